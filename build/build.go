@@ -1,0 +1,513 @@
+// Package build runs the whole pipeline: Jsonnet → spec → validated model →
+// PKI → per-node render → files and seed ISOs on disk.
+//
+// Everything that can fail because of the spec or the inputs (evaluation,
+// validation, the release tarball, the output folder, the PKI) is checked
+// before the first output file is written, so a bad spec changes nothing on
+// disk. Each output file is written to a temporary name and renamed into
+// place, so an interrupted build never leaves a half-written file.
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/etcdimg/etcdimg/generator"
+	"github.com/etcdimg/etcdimg/images"
+	"github.com/etcdimg/etcdimg/jsonnet"
+	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/pki"
+	"github.com/etcdimg/etcdimg/release"
+	"github.com/etcdimg/etcdimg/report"
+	"github.com/etcdimg/etcdimg/spec"
+)
+
+// MarkerFile marks a folder etcdimg created, so a rebuild may overwrite it
+// and a typo in -o cannot clobber someone else's files.
+const MarkerFile = ".etcdimg-output"
+
+// ErrSpec wraps every failure caused by the spec or its inputs (exit 1).
+var ErrSpec = errors.New("spec error")
+
+// Loaded is an evaluated and validated spec.
+type Loaded struct {
+	SpecPath string
+	Cluster  *model.Cluster
+	Report   report.Report
+}
+
+// Load evaluates, decodes and validates the spec at path. A nil error with a
+// fatal report means the spec is wrong; the report says where.
+func Load(path string, jopts jsonnet.Options) (*Loaded, error) {
+	out, err := jsonnet.EvaluateFile(path, jopts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
+	}
+	s, r := spec.Decode(out)
+	l := &Loaded{SpecPath: path, Report: r}
+	if r.IsFatal() {
+		return l, nil
+	}
+	m, vr := model.Validate(s)
+	l.Report.Merge(vr)
+	l.Report.Sort()
+	l.Cluster = m
+	return l, nil
+}
+
+// Options configure Build.
+type Options struct {
+	Spec    string
+	Jsonnet jsonnet.Options
+	OutDir  string
+	// Nodes limits the build to these node names; empty means all.
+	Nodes []string
+	// Force allows writing into an existing folder etcdimg did not create.
+	Force bool
+	// Release overrides the spec's etcd.release path/url with a local
+	// tarball; its sha256 must still equal the spec's.
+	Release string
+	// PKIDir defaults to <cluster>-pki beside OutDir.
+	PKIDir string
+	// CacheDir holds downloaded releases; defaults to the user cache.
+	CacheDir string
+	// Epoch is every timestamp in the ISOs (SOURCE_DATE_EPOCH).
+	Epoch time.Time
+	// NoISO writes only the cloud-init files.
+	NoISO bool
+	// Parallel bounds concurrent node builds; 0 means GOMAXPROCS.
+	Parallel int
+	// Progress, when set, gets one line per finished node.
+	Progress io.Writer
+	// Now and Rand feed the PKI; nil means the real clock and crypto/rand.
+	Now  func() time.Time
+	Rand io.Reader
+}
+
+// NodeResult describes one node's outputs.
+type NodeResult struct {
+	Name     string
+	Dir      string // folder with user-data, meta-data, network-config
+	ISO      string // empty with NoISO
+	ISOSize  int64
+	Duration time.Duration
+}
+
+// Result is what a build produced.
+type Result struct {
+	Report  report.Report
+	Cluster *model.Cluster
+	Nodes   []NodeResult
+	PKIDir  string
+	Release *release.Release
+}
+
+// Build runs the pipeline. It returns a Result with a fatal report (and a
+// nil error) when the spec or an input is wrong; errors are reserved for
+// failures that are not the spec's fault (disk full, permissions).
+func Build(ctx context.Context, o Options) (*Result, error) {
+	l, err := Load(o.Spec, o.Jsonnet)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Report: l.Report, Cluster: l.Cluster}
+	if l.Report.IsFatal() {
+		return res, nil
+	}
+	c := l.Cluster
+	nodes, ok := selectNodes(c, o.Nodes, &res.Report)
+	if !ok {
+		return res, nil
+	}
+	rel := release.Release{}
+	if !o.NoISO {
+		r, rerr := openRelease(ctx, c, o, filepath.Dir(o.Spec))
+		if rerr != nil {
+			res.Report.Errorf(rerr.path, "%v", rerr.err)
+			return res, nil
+		}
+		rel = *r
+		res.Release = r
+	}
+	if err := checkOutDir(o.OutDir, o.Force); err != nil {
+		res.Report.Errorf("", "%v", err)
+		return res, nil
+	}
+
+	var certs map[string]*generator.NodePKI
+	var admin *pki.CertKey
+	if c.TLS.Enabled && !o.NoISO {
+		res.PKIDir = o.PKIDir
+		if res.PKIDir == "" {
+			res.PKIDir = filepath.Join(filepath.Dir(filepath.Clean(o.OutDir)), c.Name+"-pki")
+		}
+		p, perr := pki.Ensure(pkiConfig(c, res.PKIDir, filepath.Dir(o.Spec), o))
+		if perr != nil {
+			res.Report.Errorf("tls", "%v", perr)
+			return res, nil
+		}
+		for _, ev := range p.Events {
+			if ev.Kind == pki.EventWarning {
+				res.Report.Warnf("tls", "%s", ev)
+			}
+		}
+		certs = nodePKI(p)
+		admin = &p.Admin
+	}
+
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(o.OutDir, MarkerFile), []byte("This folder is written by etcdimg build; it may be rebuilt at any time.\n"), 0o644); err != nil {
+		return nil, err
+	}
+	genRel := generator.ReleaseFor(c)
+	results, err := buildNodes(ctx, c, nodes, genRel, rel.Path, certs, o)
+	if err != nil {
+		return nil, err
+	}
+	res.Nodes = results
+	if err := writeClusterJSON(c, o.OutDir, res, admin); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func selectNodes(c *model.Cluster, names []string, r *report.Report) ([]model.Node, bool) {
+	if len(names) == 0 {
+		return c.Nodes, true
+	}
+	var out []model.Node
+	for _, n := range c.Nodes {
+		if slices.Contains(names, n.Name) {
+			out = append(out, n)
+		}
+	}
+	for _, name := range names {
+		if _, ok := c.Node(name); !ok {
+			known := make([]string, len(c.Nodes))
+			for i, n := range c.Nodes {
+				known[i] = n.Name
+			}
+			r.Errorf("nodes", "--node %q is not in the spec; nodes are %s", name, strings.Join(known, ", "))
+		}
+	}
+	return out, !r.IsFatal()
+}
+
+type pathError struct {
+	path string
+	err  error
+}
+
+func openRelease(ctx context.Context, c *model.Cluster, o Options, specDir string) (*release.Release, *pathError) {
+	e := c.Etcd
+	switch {
+	case o.Release != "":
+		r, err := release.Open(o.Release, e.Version, e.Release.SHA256)
+		if err != nil {
+			return nil, &pathError{"etcd.release", fmt.Errorf("--etcd-release: %v", err)}
+		}
+		return r, nil
+	case e.Release.URL != "":
+		cache := o.CacheDir
+		if cache == "" {
+			uc, err := os.UserCacheDir()
+			if err != nil {
+				return nil, &pathError{"etcd.release.url", fmt.Errorf("no cache folder for downloads: %v", err)}
+			}
+			cache = filepath.Join(uc, "etcdimg", "releases")
+		}
+		r, err := release.Fetch(ctx, e.Release.URL, cache, e.Version, e.Release.SHA256)
+		if err != nil {
+			return nil, &pathError{"etcd.release.url", err}
+		}
+		return r, nil
+	default:
+		p := e.Release.Path
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(specDir, p)
+		}
+		r, err := release.Open(p, e.Version, e.Release.SHA256)
+		if err != nil {
+			return nil, &pathError{"etcd.release.path", err}
+		}
+		return r, nil
+	}
+}
+
+// checkOutDir refuses a folder that exists, is not empty and was not made
+// by etcdimg, unless forced.
+func checkOutDir(dir string, force bool) error {
+	if dir == "" {
+		return errors.New("no output folder; pass -o DIR")
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("output folder: %v", err)
+	}
+	if len(entries) == 0 || force {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, MarkerFile)); err == nil {
+		return nil
+	}
+	return fmt.Errorf("refusing to write into %s: it is not empty and was not created by etcdimg; choose another folder or pass --force", dir)
+}
+
+func pkiConfig(c *model.Cluster, dir, specDir string, o Options) pki.Config {
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(specDir, p)
+	}
+	cfg := pki.Config{
+		Dir:     dir,
+		Cluster: c.Name,
+		CA: pki.CAConfig{
+			Algorithm: c.TLS.CA.Algorithm,
+			CertFile:  rel(c.TLS.CA.Cert),
+			KeyFile:   rel(c.TLS.CA.Key),
+			Validity:  time.Duration(c.TLS.CA.ValidityDays) * 24 * time.Hour,
+		},
+		LeafAlgorithm: c.TLS.KeyAlgorithm,
+		LeafValidity:  time.Duration(c.TLS.ValidityDays) * 24 * time.Hour,
+		Now:           o.Now,
+		Rand:          o.Rand,
+	}
+	for _, n := range c.Nodes {
+		cfg.Nodes = append(cfg.Nodes, pki.Node{
+			Name: n.Name, FQDN: fqdnOrEmpty(n), IPs: []net.IP{net.IP(n.IP.AsSlice())}, ExtraSANs: n.ExtraSANs,
+		})
+	}
+	return cfg
+}
+
+func fqdnOrEmpty(n model.Node) string {
+	if n.FQDN == n.Name {
+		return ""
+	}
+	return n.FQDN
+}
+
+func nodePKI(p *pki.PKI) map[string]*generator.NodePKI {
+	out := map[string]*generator.NodePKI{}
+	for name, nc := range p.Nodes {
+		out[name] = &generator.NodePKI{
+			CACert:     p.CACertPEM,
+			ServerCert: nc.Server.CertPEM, ServerKey: nc.Server.KeyPEM,
+			PeerCert: nc.Peer.CertPEM, PeerKey: nc.Peer.KeyPEM,
+			HealthcheckCert: nc.HealthcheckClient.CertPEM, HealthcheckKey: nc.HealthcheckClient.KeyPEM,
+		}
+	}
+	return out
+}
+
+func buildNodes(ctx context.Context, c *model.Cluster, nodes []model.Node, rel *release.Release, tarball string,
+	certs map[string]*generator.NodePKI, o Options) ([]NodeResult, error) {
+	par := o.Parallel
+	if par <= 0 {
+		par = runtime.GOMAXPROCS(0)
+	}
+	results := make([]NodeResult, len(nodes))
+	errs := make([]error, len(nodes))
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	var progressMu sync.Mutex
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
+				return
+			}
+			start := time.Now()
+			r, err := buildNode(c, n, rel, tarball, certs[n.Name], o)
+			r.Duration = time.Since(start)
+			results[i], errs[i] = r, err
+			if err == nil && o.Progress != nil {
+				progressMu.Lock()
+				if r.ISO != "" {
+					fmt.Fprintf(o.Progress, "%s: %s (%d bytes) in %s\n", n.Name, r.ISO, r.ISOSize, r.Duration.Round(time.Millisecond))
+				} else {
+					fmt.Fprintf(o.Progress, "%s: %s\n", n.Name, r.Dir)
+				}
+				progressMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func buildNode(c *model.Cluster, n model.Node, rel *release.Release, tarball string, p *generator.NodePKI, o Options) (NodeResult, error) {
+	res := NodeResult{Name: n.Name, Dir: filepath.Join(o.OutDir, n.Name)}
+	nf, err := generator.RenderNode(c, n, rel)
+	if err != nil {
+		return res, err
+	}
+	if err := WriteNodeFiles(res.Dir, nf); err != nil {
+		return res, fmt.Errorf("%s: %w", n.Name, err)
+	}
+	if o.NoISO {
+		return res, nil
+	}
+	seed, err := generator.Seed(c, nf, rel, tarball, p)
+	if err != nil {
+		return res, err
+	}
+	files := make([]images.File, len(seed))
+	for i, f := range seed {
+		files[i] = images.File{Path: f.Path, Mode: f.Mode, Data: f.Data, SourcePath: f.SourcePath}
+	}
+	res.ISO = filepath.Join(o.OutDir, n.Name+".iso")
+	if err := images.WriteFile(res.ISO, files, images.Options{
+		VolumeID: "cidata", ModTime: o.Epoch, Publisher: "etcdimg", Application: "etcdimg seed for " + n.Name,
+	}); err != nil {
+		return res, fmt.Errorf("%s: %w", n.Name, err)
+	}
+	if st, err := os.Stat(res.ISO); err == nil {
+		res.ISOSize = st.Size()
+	}
+	return res, nil
+}
+
+// WriteNodeFiles writes a node's cloud-init files into dir.
+func WriteNodeFiles(dir string, nf generator.NodeFiles) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"user-data", nf.UserData}, {"meta-data", nf.MetaData}, {"network-config", nf.NetworkConfig}} {
+		if err := writeAtomic(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAtomic replaces path with data, or leaves it as it was. An unchanged
+// file is not rewritten, so mtimes only move when content does.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// ClusterJSON is DIR/cluster.json: what was built, for tools that attach
+// the ISOs or talk to the cluster.
+type ClusterJSON struct {
+	Name    string        `json:"name"`
+	TLS     bool          `json:"tls"`
+	Version string        `json:"etcdVersion"`
+	Nodes   []ClusterNode `json:"nodes"`
+	Etcdctl *EtcdctlJSON  `json:"etcdctl,omitempty"`
+}
+
+type ClusterNode struct {
+	Name       string   `json:"name"`
+	FQDN       string   `json:"fqdn"`
+	IP         string   `json:"ip"`
+	MAC        string   `json:"mac,omitempty"`
+	ClientURLs []string `json:"clientURLs"`
+	PeerURLs   []string `json:"peerURLs"`
+	InstanceID string   `json:"instanceID"`
+	ISO        string   `json:"iso,omitempty"`
+}
+
+type EtcdctlJSON struct {
+	CACert string `json:"cacert"`
+	Cert   string `json:"cert"`
+	Key    string `json:"key"`
+}
+
+func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.CertKey) error {
+	cj := ClusterJSON{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version}
+	built := map[string]NodeResult{}
+	for _, r := range res.Nodes {
+		built[r.Name] = r
+	}
+	var endpoints []string
+	for _, n := range c.Nodes {
+		cn := ClusterNode{
+			Name: n.Name, FQDN: n.FQDN, IP: n.IP.String(), MAC: n.MAC,
+			ClientURLs: c.AdvertiseClientURLs(n), PeerURLs: []string{c.PeerURL(n)}, InstanceID: c.InstanceID(n),
+		}
+		if r, ok := built[n.Name]; ok && r.ISO != "" {
+			cn.ISO = filepath.Base(r.ISO)
+		}
+		endpoints = append(endpoints, cn.ClientURLs[0])
+		cj.Nodes = append(cj.Nodes, cn)
+	}
+	env := "# Written by etcdimg: `set -a; . ./etcdctl.env; set +a; etcdctl endpoint health`\nETCDCTL_ENDPOINTS=" + strings.Join(endpoints, ",") + "\n"
+	if admin != nil && res.PKIDir != "" {
+		abs, err := filepath.Abs(res.PKIDir)
+		if err != nil {
+			return err
+		}
+		cj.Etcdctl = &EtcdctlJSON{
+			CACert: filepath.Join(abs, "ca.crt"), Cert: filepath.Join(abs, "admin.crt"), Key: filepath.Join(abs, "admin.key"),
+		}
+		env += "ETCDCTL_CACERT=" + cj.Etcdctl.CACert + "\nETCDCTL_CERT=" + cj.Etcdctl.Cert + "\nETCDCTL_KEY=" + cj.Etcdctl.Key + "\n"
+	}
+	b, err := json.MarshalIndent(cj, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(dir, "cluster.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, "etcdctl.env"), []byte(env), 0o644)
+}

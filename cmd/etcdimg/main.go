@@ -1,0 +1,335 @@
+// Command etcdimg compiles a Jsonnet etcd cluster spec into cloud-init
+// NoCloud seed ISOs, one per node.
+//
+// The command stays thin: flags become options, one library call does the
+// work, the report is printed and the exit code says how it went
+// (0 ok, 1 spec or build error, 2 usage error).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/etcdimg/etcdimg/build"
+	"github.com/etcdimg/etcdimg/generator"
+	"github.com/etcdimg/etcdimg/jsonnet"
+	"github.com/etcdimg/etcdimg/report"
+)
+
+// version is set by the Makefile with -ldflags.
+var version = "dev"
+
+const (
+	exitOK    = 0
+	exitSpec  = 1
+	exitUsage = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `etcdimg compiles a Jsonnet etcd cluster spec into cloud-init seed ISOs.
+
+Usage:
+  etcdimg build SPEC -o DIR [flags]    write DIR/<node>.iso and DIR/<node>/{user-data,meta-data,network-config}
+  etcdimg render SPEC [-o DIR] [flags] print (or write) the cloud-init files, no ISOs
+  etcdimg validate SPEC [flags]        check the spec and report every problem
+  etcdimg version                      print the version
+
+Examples:
+  etcdimg validate cluster.jsonnet --ext-str etcd_sha256=$(cut -d' ' -f1 etcd.tar.gz.sha256)
+  etcdimg build cluster.jsonnet -o out/seeds --etcd-release out/etcd-release/etcd-v3.6.16-linux-amd64.tar.gz
+  etcdimg render cluster.jsonnet --node k8s01
+
+Run 'etcdimg COMMAND --help' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "build":
+		return cmdBuild(ctx, args[1:], stdout, stderr)
+	case "render":
+		return cmdRender(args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "etcdimg %s\n", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "etcdimg: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+// jsonnetFlags are the jsonnet CLI's flags, shared by every command.
+type jsonnetFlags struct {
+	jpath                           []string
+	extStr, extCode, tlaStr, tlaCod []string
+}
+
+func (j *jsonnetFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&j.jpath, "jpath", "J", nil, "add a Jsonnet library search folder (repeatable)")
+	fs.StringArrayVar(&j.extStr, "ext-str", nil, "external variable `var[=str]` (without =str: from the environment)")
+	fs.StringArrayVar(&j.extCode, "ext-code", nil, "external variable `var[=code]` as Jsonnet code")
+	fs.StringArrayVar(&j.tlaStr, "tla-str", nil, "top-level argument `var[=str]`")
+	fs.StringArrayVar(&j.tlaCod, "tla-code", nil, "top-level argument `var[=code]` as Jsonnet code")
+}
+
+func (j *jsonnetFlags) options() (jsonnet.Options, error) {
+	o := jsonnet.Options{JPath: j.jpath}
+	var err error
+	for _, x := range []struct {
+		flag string
+		in   []string
+		out  *map[string]string
+	}{{"--ext-str", j.extStr, &o.ExtStr}, {"--ext-code", j.extCode, &o.ExtCode}, {"--tla-str", j.tlaStr, &o.TLAStr}, {"--tla-code", j.tlaCod, &o.TLACode}} {
+		if *x.out, err = keyValues(x.flag, x.in); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// keyValues parses var=value pairs; a bare var takes its value from the
+// environment, as the jsonnet CLI does.
+func keyValues(flag string, in []string) (map[string]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			env, set := os.LookupEnv(k)
+			if !set {
+				return nil, fmt.Errorf("%s %s: no '=' and no environment variable %s", flag, kv, k)
+			}
+			v = env
+		}
+		if k == "" {
+			return nil, fmt.Errorf("%s %q: empty variable name", flag, kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// parse parses a command's flags and returns the spec path.
+func parse(fs *pflag.FlagSet, args []string, stderr io.Writer) (string, int, bool) {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return "", exitOK, false
+		}
+		return "", exitUsage, false
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "etcdimg %s: want exactly one SPEC file, got %d arguments\n", fs.Name(), fs.NArg())
+		fs.Usage()
+		return "", exitUsage, false
+	}
+	return fs.Arg(0), exitOK, true
+}
+
+func newFlagSet(name, synopsis string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: etcdimg %s %s\n\nFlags:\n%s", name, synopsis, fs.FlagUsages())
+	}
+	return fs
+}
+
+func printReport(w io.Writer, r report.Report) {
+	for _, e := range r.Entries {
+		fmt.Fprintln(w, e)
+	}
+}
+
+// specExit prints a load/build failure and picks the exit code.
+func specExit(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "etcdimg: %v\n", err)
+	if errors.Is(err, build.ErrSpec) {
+		return exitSpec
+	}
+	return exitSpec
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("validate", "SPEC [flags]")
+	var jf jsonnetFlags
+	jf.register(fs)
+	specPath, code, ok := parse(fs, args, stderr)
+	if !ok {
+		return code
+	}
+	jo, err := jf.options()
+	if err != nil {
+		fmt.Fprintf(stderr, "etcdimg validate: %v\n", err)
+		return exitUsage
+	}
+	l, err := build.Load(specPath, jo)
+	if err != nil {
+		return specExit(stderr, err)
+	}
+	printReport(stderr, l.Report)
+	if l.Report.IsFatal() {
+		return exitSpec
+	}
+	fmt.Fprintf(stdout, "%s: cluster %q with %d nodes is valid\n", specPath, l.Cluster.Name, len(l.Cluster.Nodes))
+	return exitOK
+}
+
+func cmdRender(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("render", "SPEC [-o DIR] [--node NAME] [flags]")
+	out := fs.StringP("output", "o", "", "write DIR/<node>/{user-data,meta-data,network-config} instead of printing")
+	nodes := fs.StringArray("node", nil, "render only this node (repeatable)")
+	var jf jsonnetFlags
+	jf.register(fs)
+	specPath, code, ok := parse(fs, args, stderr)
+	if !ok {
+		return code
+	}
+	jo, err := jf.options()
+	if err != nil {
+		fmt.Fprintf(stderr, "etcdimg render: %v\n", err)
+		return exitUsage
+	}
+	l, err := build.Load(specPath, jo)
+	if err != nil {
+		return specExit(stderr, err)
+	}
+	printReport(stderr, l.Report)
+	if l.Report.IsFatal() {
+		return exitSpec
+	}
+	files, err := generator.Render(l.Cluster)
+	if err != nil {
+		fmt.Fprintf(stderr, "etcdimg render: %v\n", err)
+		return exitSpec
+	}
+	var unknown []string
+	for _, n := range *nodes {
+		if _, ok := l.Cluster.Node(n); !ok {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(stderr, "etcdimg render: --node %s: not in the spec\n", strings.Join(unknown, ", "))
+		return exitSpec
+	}
+	for _, nf := range files {
+		if len(*nodes) > 0 && !contains(*nodes, nf.Node.Name) {
+			continue
+		}
+		if *out != "" {
+			if err := build.WriteNodeFiles(*out+"/"+nf.Node.Name, nf); err != nil {
+				fmt.Fprintf(stderr, "etcdimg render: %v\n", err)
+				return exitSpec
+			}
+			continue
+		}
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{{"user-data", nf.UserData}, {"meta-data", nf.MetaData}, {"network-config", nf.NetworkConfig}} {
+			fmt.Fprintf(stdout, "# ==> %s/%s <==\n%s", nf.Node.Name, f.name, f.data)
+		}
+	}
+	return exitOK
+}
+
+func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("build", "SPEC -o DIR [flags]")
+	var o build.Options
+	fs.StringVarP(&o.OutDir, "output", "o", "", "output folder (required); created if missing")
+	fs.StringArrayVar(&o.Nodes, "node", nil, "build only this node (repeatable)")
+	fs.StringVar(&o.Release, "etcd-release", "", "use this local etcd release tarball instead of the spec's path/url (its sha256 must match the spec)")
+	fs.StringVar(&o.PKIDir, "pki-dir", "", "PKI folder (default: <cluster>-pki beside the output folder)")
+	fs.BoolVar(&o.Force, "force", false, "write into an existing folder that etcdimg did not create")
+	fs.BoolVarP(&o.NoISO, "no-iso", "", false, "write only the cloud-init files")
+	quiet := fs.BoolP("quiet", "q", false, "print nothing but warnings and errors")
+	var jf jsonnetFlags
+	jf.register(fs)
+	specPath, code, ok := parse(fs, args, stderr)
+	if !ok {
+		return code
+	}
+	if o.OutDir == "" {
+		fmt.Fprintln(stderr, "etcdimg build: -o DIR is required")
+		fs.Usage()
+		return exitUsage
+	}
+	var err error
+	if o.Jsonnet, err = jf.options(); err != nil {
+		fmt.Fprintf(stderr, "etcdimg build: %v\n", err)
+		return exitUsage
+	}
+	if o.Epoch, err = sourceDateEpoch(); err != nil {
+		fmt.Fprintf(stderr, "etcdimg build: %v\n", err)
+		return exitUsage
+	}
+	o.Spec = specPath
+	if !*quiet {
+		o.Progress = stdout
+	}
+	start := time.Now()
+	res, err := build.Build(ctx, o)
+	if err != nil {
+		return specExit(stderr, err)
+	}
+	printReport(stderr, res.Report)
+	if res.Report.IsFatal() {
+		fmt.Fprintln(stderr, "etcdimg build: nothing was written")
+		return exitSpec
+	}
+	if !*quiet {
+		fmt.Fprintf(stdout, "built %d node(s) of cluster %q into %s in %s\n", len(res.Nodes), res.Cluster.Name, o.OutDir, time.Since(start).Round(time.Millisecond))
+		if res.PKIDir != "" {
+			fmt.Fprintf(stdout, "PKI in %s (keep it: rebuilds reuse it); etcdctl settings in %s/etcdctl.env\n", res.PKIDir, o.OutDir)
+		}
+	}
+	return exitOK
+}
+
+// sourceDateEpoch reads SOURCE_DATE_EPOCH (reproducible-builds.org); unset
+// means images' fixed default, never the current time.
+func sourceDateEpoch() (time.Time, error) {
+	s, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || s == "" {
+		return time.Time{}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a count of seconds since 1970", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,129 @@
+package generator
+
+import (
+	"bytes"
+	"strings"
+	"text/template"
+
+	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/release"
+)
+
+// FirstBootPath is where user-data puts the install script on the VM.
+const FirstBootPath = "/usr/local/sbin/etcdimg-firstboot"
+
+// The script runs once per instance from runcmd. cloud-init has unmounted
+// the seed by then, so it mounts it again (read-only) to reach the tarball
+// and the certificates. It ends by starting etcd without waiting: etcd only
+// reports ready at quorum, and a blocking start inside cloud-final can
+// deadlock first boot. Every step logs "etcdimg: <step> <seconds>" so boot
+// cost can be read from the journal.
+var firstBootTemplate = template.Must(template.New("firstboot").Funcs(template.FuncMap{
+	"sq": shellQuote,
+}).Parse(`#!/bin/sh
+# Written by etcdimg: installs etcd {{.Release.Version}} from the seed ISO (label cidata)
+# and starts member {{.Node.Name}}. Runs once, from cloud-init's runcmd.
+set -eu
+umask 022
+
+TARBALL={{sq .Release.Name}}
+TOPDIR={{sq .Release.Dir}}
+SHA256={{sq .Release.SHA256}}
+DATA_DIR={{sq .Cluster.Etcd.DataDir}}
+ETCD_USER={{sq .Cluster.Etcd.User.Name}}
+ETCD_GROUP={{sq .Cluster.Etcd.User.Group}}
+{{- if .Cluster.TLS.Enabled}}
+PKI_DIR={{sq .Cluster.TLS.Dir}}
+{{- end}}
+
+start=$(date +%s.%N)
+step() {
+	now=$(date +%s.%N)
+	msg="etcdimg: $1 $(echo "$now - $start" | awk '{printf "%.3f", $1 - $3}')s"
+	echo "$msg"
+	logger -t etcdimg -- "$msg" 2>/dev/null || true
+	start=$now
+}
+fail() {
+	echo "etcdimg: FAILED: $*" >&2
+	logger -t etcdimg -p user.err -- "FAILED: $*" 2>/dev/null || true
+	exit 1
+}
+
+work=$(mktemp -d /run/etcdimg.XXXXXX)
+seed="$work/seed"
+mkdir "$seed"
+cleanup() {
+	umount "$seed" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+dev=/dev/disk/by-label/cidata
+udevadm settle --timeout=30 2>/dev/null || true
+[ -e "$dev" ] || fail "no seed device $dev; is the seed ISO still attached?"
+mount -o ro "$dev" "$seed" || fail "cannot mount $dev"
+step mount
+
+echo "$SHA256  $seed/{{.SeedDir}}/$TARBALL" | sha256sum -c --status - ||
+	fail "$TARBALL on the seed does not match sha256 $SHA256; rebuild the seed"
+step checksum
+
+tar -xzf "$seed/{{.SeedDir}}/$TARBALL" -C "$work" --no-same-owner --no-same-permissions \
+	"$TOPDIR/etcd" "$TOPDIR/etcdctl" "$TOPDIR/etcdutl"
+step extract
+
+for b in etcd etcdctl etcdutl; do
+	install -m 0755 -o root -g root "$work/$TOPDIR/$b" "/usr/local/bin/$b"
+done
+install -d -m 0700 -o "$ETCD_USER" -g "$ETCD_GROUP" "$DATA_DIR"
+# An existing data dir (a reused disk) may be looser; etcd wants 0700.
+chmod 0700 "$DATA_DIR"
+chown "$ETCD_USER:$ETCD_GROUP" "$DATA_DIR"
+{{- if .Cluster.TLS.Enabled}}
+install -d -m 0700 -o "$ETCD_USER" -g "$ETCD_GROUP" "$PKI_DIR"
+{{- range .PKIFiles}}
+install -m {{.Mode}} -o "$ETCD_USER" -g "$ETCD_GROUP" "$seed/{{$.SeedDir}}/pki/{{.Name}}" "$PKI_DIR/{{.Name}}"
+{{- end}}
+{{- end}}
+step install
+
+umount "$seed"
+systemctl daemon-reload
+systemctl enable --now --no-block etcd.service
+step start
+echo "etcdimg: etcd {{.Release.Version}} installed; member {{.Node.Name}} starting"
+`))
+
+type vmPKIFile struct{ Name, Mode string }
+
+// vmPKIFiles are the certificate files installed on the VM: keys 0600 and
+// certificates 0644, all owned by the etcd user.
+func vmPKIFiles() []vmPKIFile {
+	var out []vmPKIFile
+	for _, f := range pkiFiles(&NodePKI{}) {
+		mode := "0644"
+		if strings.HasSuffix(f.name, ".key") {
+			mode = "0600"
+		}
+		out = append(out, vmPKIFile{f.name, mode})
+	}
+	return out
+}
+
+func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (string, error) {
+	var b bytes.Buffer
+	err := firstBootTemplate.Execute(&b, struct {
+		Cluster  *model.Cluster
+		Node     model.Node
+		Release  *release.Release
+		SeedDir  string
+		PKIFiles []vmPKIFile
+	}{c, n, rel, SeedDir, vmPKIFiles()})
+	return b.String(), err
+}
+
+// shellQuote single-quotes s for POSIX sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

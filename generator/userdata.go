@@ -1,0 +1,119 @@
+package generator
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/release"
+)
+
+// cloudConfig is the subset of #cloud-config etcdimg writes. Field order is
+// the order in the file.
+type cloudConfig struct {
+	Hostname string `yaml:"hostname"`
+	FQDN     string `yaml:"fqdn"`
+	// We write the whole /etc/hosts; true would let cloud-init rewrite it
+	// after write_files ran.
+	ManageEtcHosts bool        `yaml:"manage_etc_hosts"`
+	Bootcmd        [][]string  `yaml:"bootcmd"`
+	Users          []any       `yaml:"users"`
+	WriteFiles     []writeFile `yaml:"write_files"`
+	Runcmd         [][]string  `yaml:"runcmd"`
+}
+
+type user struct {
+	Name         string `yaml:"name"`
+	Gecos        string `yaml:"gecos"`
+	UID          int    `yaml:"uid"`
+	PrimaryGroup string `yaml:"primary_group"`
+	Homedir      string `yaml:"homedir"`
+	NoCreateHome bool   `yaml:"no_create_home"`
+	Shell        string `yaml:"shell"`
+	System       bool   `yaml:"system"`
+	LockPasswd   bool   `yaml:"lock_passwd"`
+}
+
+// writeFile: permissions is a string so YAML never reads 0644 as a number
+// (an unquoted 640 becomes mode 1200).
+type writeFile struct {
+	Path        string `yaml:"path"`
+	Owner       string `yaml:"owner"`
+	Permissions string `yaml:"permissions"`
+	Content     string `yaml:"content"`
+}
+
+func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, error) {
+	u := c.Etcd.User
+	unit, err := Unit(c, n)
+	if err != nil {
+		return nil, err
+	}
+	script, err := firstBootScript(c, n, rel)
+	if err != nil {
+		return nil, err
+	}
+	files := []writeFile{
+		{Path: "/etc/hosts", Owner: "root:root", Permissions: "0644", Content: hosts(c)},
+		{Path: "/etc/systemd/system/etcd.service", Owner: "root:root", Permissions: "0644", Content: unit},
+		{Path: FirstBootPath, Owner: "root:root", Permissions: "0755", Content: script},
+	}
+	if c.TLS.Enabled {
+		files = append(files, writeFile{
+			Path: "/etc/etcd/etcdctl.env", Owner: "root:root", Permissions: "0644", Content: etcdctlEnv(c, n),
+		})
+	}
+	cc := cloudConfig{
+		Hostname:       n.Name,
+		FQDN:           n.FQDN,
+		ManageEtcHosts: false,
+		// The users module cannot give a group a fixed GID, so the group is
+		// made first, every boot, only when missing. Values travel as argv,
+		// never pasted into shell code.
+		Bootcmd: [][]string{{
+			"sh", "-c", `getent group "$1" >/dev/null || groupadd --system --gid "$2" "$1"`,
+			"etcdimg-group", u.Group, strconv.Itoa(u.GID),
+		}},
+		// "default" keeps the image's login user, which a users list
+		// otherwise drops.
+		Users: []any{"default", user{
+			Name: u.Name, Gecos: "etcd key-value store", UID: u.UID, PrimaryGroup: u.Group,
+			Homedir: c.Etcd.DataDir, NoCreateHome: true, Shell: "/usr/sbin/nologin",
+			System: true, LockPasswd: true,
+		}},
+		WriteFiles: files,
+		Runcmd:     [][]string{{FirstBootPath}},
+	}
+	body, err := marshal(cc)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("#cloud-config\n"), body...), nil
+}
+
+// hosts lists every member by IP, FQDN and short name, as the blog's nodes
+// have, so peers resolve each other without DNS.
+func hosts(c *model.Cluster) string {
+	var b strings.Builder
+	b.WriteString("# Written by etcdimg.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n\n")
+	for _, n := range c.Nodes {
+		if n.FQDN != n.Name {
+			fmt.Fprintf(&b, "%s\t%s %s\n", n.IP, n.FQDN, n.Name)
+		} else {
+			fmt.Fprintf(&b, "%s\t%s\n", n.IP, n.Name)
+		}
+	}
+	return b.String()
+}
+
+// etcdctlEnv lets root on the node run etcdctl against the local member
+// with the node's healthcheck client certificate.
+func etcdctlEnv(c *model.Cluster, n model.Node) string {
+	// The loopback URL when etcd listens there: it survives an IP change.
+	urls := c.ListenClientURLs(n)
+	ep := urls[len(urls)-1]
+	return fmt.Sprintf("# Written by etcdimg: `set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl endpoint health`\n"+
+		"ETCDCTL_ENDPOINTS=%s\nETCDCTL_CACERT=%s\nETCDCTL_CERT=%s\nETCDCTL_KEY=%s\n",
+		ep, VMPKIFile(c, "ca.crt"), VMPKIFile(c, "healthcheck-client.crt"), VMPKIFile(c, "healthcheck-client.key"))
+}

@@ -1,0 +1,117 @@
+// Package jsonnet evaluates cluster specs written in Jsonnet.
+//
+// It follows the jsonnet CLI's conventions (-J library paths, external
+// variables, top-level arguments) so that specs written for the CLI evaluate
+// the same here, and it serves the bundled etcdimg.libsonnet from memory so a
+// spec works without any files beside it: the library is versioned with the
+// binary that understands its output.
+package jsonnet
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	gojsonnet "github.com/google/go-jsonnet"
+
+	"github.com/etcdimg/etcdimg/spec"
+)
+
+//go:embed lib/*.libsonnet
+var libFS embed.FS
+
+// LibraryName is the import path that resolves to the bundled library.
+const LibraryName = "etcdimg.libsonnet"
+
+// Options mirror the jsonnet CLI's flags.
+type Options struct {
+	JPath   []string          // -J/--jpath, searched in order after the importing file's folder
+	ExtStr  map[string]string // --ext-str
+	ExtCode map[string]string // --ext-code
+	TLAStr  map[string]string // --tla-str
+	TLACode map[string]string // --tla-code
+}
+
+// Library returns the bundled library source.
+func Library() []byte {
+	b, err := libFS.ReadFile("lib/" + LibraryName)
+	if err != nil {
+		panic(err) // embedded at build time; absence is a build bug
+	}
+	return b
+}
+
+// importer serves the bundled library from memory and everything else from
+// disk, so a spec's own relative imports keep working.
+type importer struct {
+	files    *gojsonnet.FileImporter
+	lib      gojsonnet.Contents
+	defaults gojsonnet.Contents
+}
+
+// defaultsName is imported by the bundled library; its content is generated
+// from spec.Defaults so Jsonnet and Go can never disagree about a default.
+const defaultsName = "etcdimg-defaults.json"
+
+func defaultsContents() gojsonnet.Contents {
+	b, err := json.MarshalIndent(spec.DefaultsJSON(), "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return gojsonnet.MakeContentsRaw(b)
+}
+
+func (i *importer) Import(importedFrom, importedPath string) (gojsonnet.Contents, string, error) {
+	switch importedPath {
+	case LibraryName:
+		return i.lib, "<bundled>/" + LibraryName, nil
+	case defaultsName:
+		return i.defaults, "<bundled>/" + defaultsName, nil
+	}
+	return i.files.Import(importedFrom, importedPath)
+}
+
+func newVM(opts Options) *gojsonnet.VM {
+	vm := gojsonnet.MakeVM()
+	vm.Importer(&importer{
+		files:    &gojsonnet.FileImporter{JPaths: opts.JPath},
+		lib:      gojsonnet.MakeContentsRaw(Library()),
+		defaults: defaultsContents(),
+	})
+	for k, v := range opts.ExtStr {
+		vm.ExtVar(k, v)
+	}
+	for k, v := range opts.ExtCode {
+		vm.ExtCode(k, v)
+	}
+	for k, v := range opts.TLAStr {
+		vm.TLAVar(k, v)
+	}
+	for k, v := range opts.TLACode {
+		vm.TLACode(k, v)
+	}
+	return vm
+}
+
+// EvaluateFile evaluates the spec at path and returns its JSON. Jsonnet
+// errors come back as go-jsonnet formats them, with file:line:column.
+func EvaluateFile(path string, opts Options) ([]byte, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	return EvaluateSnippet(path, string(src), opts)
+}
+
+// EvaluateSnippet evaluates src as if it were the file at path (used for
+// relative imports and error locations).
+func EvaluateSnippet(path, src string, opts Options) ([]byte, error) {
+	vm := newVM(opts)
+	out, err := vm.EvaluateAnonymousSnippet(filepath.Clean(path), src)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(out), nil
+}

@@ -1,0 +1,450 @@
+package model
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/etcdimg/etcdimg/internal/etcdflags"
+	"github.com/etcdimg/etcdimg/report"
+	"github.com/etcdimg/etcdimg/spec"
+)
+
+var (
+	dnsLabelRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	tokenRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	posixNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	versionRE    = regexp.MustCompile(`^(3\.[0-9]+)\.([0-9]+)$`)
+	sha256RE     = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	ifnameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
+	safePathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._+-]+)+$`)
+	flagNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+	supported    = []string{"3.5", "3.6", "3.7"}
+	keyAlgs      = []string{"ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"}
+	tlsVersions  = []string{"TLS1.2", "TLS1.3"}
+	reservedDirs = map[string]bool{"/": true, "/bin": true, "/boot": true, "/dev": true, "/etc": true, "/home": true,
+		"/lib": true, "/proc": true, "/root": true, "/run": true, "/sbin": true, "/sys": true, "/tmp": true,
+		"/usr": true, "/usr/local": true, "/usr/local/bin": true, "/var": true, "/var/lib": true}
+)
+
+// Validate checks every field of c (after defaults) and returns the model.
+// The model is nil when the report holds an error.
+func Validate(c *spec.Cluster) (*Cluster, report.Report) {
+	v := &validator{}
+	spec.ApplyDefaults(c)
+	m := v.cluster(c)
+	v.r.Sort()
+	if v.r.IsFatal() {
+		return nil, v.r
+	}
+	return m, v.r
+}
+
+type validator struct{ r report.Report }
+
+func (v *validator) errf(p, f string, a ...any)  { v.r.Errorf(p, f, a...) }
+func (v *validator) warnf(p, f string, a ...any) { v.r.Warnf(p, f, a...) }
+
+func (v *validator) cluster(c *spec.Cluster) *Cluster {
+	m := &Cluster{Name: c.Name, Token: c.Token, Domain: strings.TrimSuffix(c.Domain, ".")}
+	switch {
+	case c.Name == "":
+		v.errf("name", "required: name the cluster (a DNS label such as \"etcd\"); it is part of every node's instance-id")
+	case !dnsLabelRE.MatchString(c.Name):
+		v.errf("name", "%q is not a DNS label: use 1-63 lower-case letters, digits and '-', not starting or ending with '-'", c.Name)
+	}
+	if c.Token != "" && !tokenRE.MatchString(c.Token) {
+		v.errf("token", "%q is not a valid cluster token: use up to 128 letters, digits, '.', '_' or '-'", c.Token)
+	}
+	if m.Domain != "" {
+		v.dnsName("domain", m.Domain)
+	}
+	m.Network = v.network(c)
+	m.Etcd = v.etcd(c)
+	m.TLS = v.tls(c, m.Etcd.Minor)
+	m.Nodes = v.nodes(c, m)
+	return m
+}
+
+func (v *validator) dnsName(p, s string) bool {
+	if len(s) > 253 {
+		v.errf(p, "%q is longer than 253 characters", s)
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if !dnsLabelRE.MatchString(l) {
+			v.errf(p, "%q is not a DNS name: label %q must be 1-63 lower-case letters, digits and '-'", s, l)
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) ip(p, s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		v.errf(p, "%q is not an IPv4 or IPv6 address", s)
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+func (v *validator) network(c *spec.Cluster) Network {
+	var n Network
+	p := "network.cidr"
+	if c.Network.CIDR == "" {
+		v.errf(p, "required: the node network, e.g. \"192.168.0.0/24\"")
+	} else if pf, err := netip.ParsePrefix(c.Network.CIDR); err != nil {
+		v.errf(p, "%q is not a network in CIDR notation such as \"192.168.0.0/24\"", c.Network.CIDR)
+	} else if pf.Masked() != pf {
+		v.errf(p, "%q has host bits set; write %q", c.Network.CIDR, pf.Masked().String())
+	} else {
+		n.Prefix = pf
+	}
+	if c.Network.Gateway != "" {
+		if a, ok := v.ip("network.gateway", c.Network.Gateway); ok {
+			if n.Prefix.IsValid() && !n.Prefix.Contains(a) {
+				v.errf("network.gateway", "%s is outside the node network %s", a, n.Prefix)
+			}
+			n.Gateway = a
+		}
+	}
+	for i, d := range c.Network.DNS {
+		if a, ok := v.ip(report.Index("network.dns", i), d); ok {
+			n.DNS = append(n.DNS, a)
+		}
+	}
+	for i, d := range c.Network.SearchDomains {
+		if v.dnsName(report.Index("network.searchDomains", i), strings.TrimSuffix(d, ".")) {
+			n.SearchDomains = append(n.SearchDomains, strings.TrimSuffix(d, "."))
+		}
+	}
+	if !ifnameRE.MatchString(c.Network.Interface) {
+		v.errf("network.interface", "%q is not a Linux interface name (1-15 letters, digits, '_', '.', '-')", c.Network.Interface)
+	}
+	return n
+}
+
+func (v *validator) port(p string, n int) bool {
+	switch {
+	case n < 1 || n > 65535:
+		v.errf(p, "%d is not a port (1-65535)", n)
+		return false
+	case n < 1024:
+		v.errf(p, "%d is a privileged port; etcd runs as an unprivileged user, use 1024-65535", n)
+		return false
+	}
+	return true
+}
+
+func (v *validator) etcd(c *spec.Cluster) Etcd {
+	e := c.Etcd
+	m := Etcd{
+		Version: e.Version, Release: e.Release, ClientPort: e.ClientPort, PeerPort: e.PeerPort,
+		ExtraClientPorts: e.ExtraClientPorts, ListenLocalhost: *e.ListenLocalhost,
+		HeartbeatMs: e.HeartbeatIntervalMs, ElectionMs: e.ElectionTimeoutMs,
+		DataDir: e.DataDir, LimitNOFILE: e.LimitNOFILE, User: e.User,
+	}
+	if e.Version == "" {
+		v.errf("etcd.version", "required: the etcd version the ISOs carry, e.g. \"3.6.16\"")
+	} else if mm := versionRE.FindStringSubmatch(strings.TrimPrefix(e.Version, "v")); mm == nil {
+		v.errf("etcd.version", "%q is not an etcd version like \"3.6.16\"", e.Version)
+	} else if !contains(supported, mm[1]) {
+		v.errf("etcd.version", "etcd %s is not supported: use %s", mm[1], strings.Join(supported, ", "))
+	} else {
+		m.Version = strings.TrimPrefix(e.Version, "v")
+		m.Minor = mm[1]
+	}
+
+	rel := e.Release
+	switch {
+	case rel.Path == "" && rel.URL == "":
+		v.errf("etcd.release", "required: set path (a local etcd-vX.Y.Z-linux-amd64.tar.gz, e.g. from `make etcd-release`) or url")
+	case rel.Path != "" && rel.URL != "":
+		v.errf("etcd.release", "set path or url, not both")
+	case rel.URL != "":
+		if !strings.HasPrefix(rel.URL, "https://") && !strings.HasPrefix(rel.URL, "http://") {
+			v.errf("etcd.release.url", "%q is not an http(s) URL", rel.URL)
+		}
+	}
+	switch {
+	case rel.SHA256 == "":
+		v.errf("etcd.release.sha256", "required: pin the tarball's sha256 (`sha256sum` prints it; `make etcd-release` too)")
+	case !sha256RE.MatchString(rel.SHA256):
+		v.errf("etcd.release.sha256", "%q is not a sha256: want 64 hex digits", rel.SHA256)
+	default:
+		m.Release.SHA256 = strings.ToLower(rel.SHA256)
+	}
+
+	okC := v.port("etcd.clientPort", e.ClientPort)
+	okP := v.port("etcd.peerPort", e.PeerPort)
+	if okC && okP && e.ClientPort == e.PeerPort {
+		v.errf("etcd.peerPort", "%d is also the client port; peers and clients need different ports", e.PeerPort)
+	}
+	seen := map[int]string{e.ClientPort: "etcd.clientPort", e.PeerPort: "etcd.peerPort"}
+	for i, p := range e.ExtraClientPorts {
+		path := report.Index("etcd.extraClientPorts", i)
+		if !v.port(path, p) {
+			continue
+		}
+		if other, dup := seen[p]; dup {
+			v.errf(path, "%d is already used by %s", p, other)
+			continue
+		}
+		seen[p] = path
+	}
+
+	if e.HeartbeatIntervalMs < 1 {
+		v.errf("etcd.heartbeatIntervalMs", "%d must be a positive number of milliseconds", e.HeartbeatIntervalMs)
+	}
+	switch {
+	case e.ElectionTimeoutMs < 5*e.HeartbeatIntervalMs:
+		v.errf("etcd.electionTimeoutMs", "%d is less than 5 × heartbeatIntervalMs (%d); etcd needs at least %d",
+			e.ElectionTimeoutMs, e.HeartbeatIntervalMs, 5*e.HeartbeatIntervalMs)
+	case e.ElectionTimeoutMs > 50000:
+		v.errf("etcd.electionTimeoutMs", "%d is above etcd's maximum of 50000", e.ElectionTimeoutMs)
+	}
+
+	v.absPath("etcd.dataDir", e.DataDir)
+
+	if e.LimitNOFILE < 1024 || e.LimitNOFILE > 1048576 {
+		v.errf("etcd.limitNOFILE", "%d is out of range 1024-1048576", e.LimitNOFILE)
+	}
+	u := e.User
+	if !posixNameRE.MatchString(u.Name) {
+		v.errf("etcd.user.name", "%q is not a valid user name (lower-case letters, digits, '_', '-', up to 32)", u.Name)
+	}
+	if !posixNameRE.MatchString(u.Group) {
+		v.errf("etcd.user.group", "%q is not a valid group name (lower-case letters, digits, '_', '-', up to 32)", u.Group)
+	}
+	if u.UID < 1 || u.UID > 60000 {
+		v.errf("etcd.user.uid", "%d is out of range 1-60000", u.UID)
+	}
+	if u.GID < 1 || u.GID > 60000 {
+		v.errf("etcd.user.gid", "%d is out of range 1-60000", u.GID)
+	}
+	m.ExtraFlags = v.extraFlags(e.ExtraFlags, m.Minor)
+	return m
+}
+
+func (v *validator) absPath(p, s string) bool {
+	switch {
+	case s == "":
+		v.errf(p, "required: an absolute path")
+	case !strings.HasPrefix(s, "/"):
+		v.errf(p, "%q is not an absolute path", s)
+	case path.Clean(s) != s:
+		v.errf(p, "%q is not a clean path; write %q", s, path.Clean(s))
+	case !safePathRE.MatchString(s):
+		v.errf(p, "%q has characters etcdimg does not put in paths; use letters, digits, '.', '_', '+', '-' and '/'", s)
+	case reservedDirs[s]:
+		v.errf(p, "%q is a system folder; use a folder of its own such as /var/lib/etcd", s)
+	default:
+		return true
+	}
+	return false
+}
+
+func (v *validator) extraFlags(flags map[string]spec.Scalar, minor string) []Flag {
+	var out []Flag
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		p := "etcd.extraFlags." + name
+		val := flags[name]
+		if strings.HasPrefix(name, "-") {
+			v.errf(p, "write the flag name without dashes: %q", strings.TrimLeft(name, "-"))
+			continue
+		}
+		if !flagNameRE.MatchString(name) {
+			v.errf(p, "%q is not an etcd flag name", name)
+			continue
+		}
+		if field, ok := etcdflags.Managed(name); ok {
+			v.errf(p, "--%s is set by etcdimg; use %s instead", name, field)
+			continue
+		}
+		if strings.ContainsAny(val.Text, "\x00\n\r") {
+			v.errf(p, "the value must be one line")
+			continue
+		}
+		if minor == "" {
+			out = append(out, Flag{name, val.Text})
+			continue // unknown version: already reported, cannot check flags against it
+		}
+		f, ok := etcdflags.Lookup(minor, name)
+		if !ok {
+			msg := fmt.Sprintf("etcd %s has no flag --%s", minor, name)
+			if s := etcdflags.Suggest(minor, name); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			v.errf(p, "%s", msg)
+			continue
+		}
+		if err := etcdflags.CheckValue(f, val.Text); err != nil {
+			v.errf(p, "%v", err)
+			continue
+		}
+		if f.Deprecated != "" {
+			v.warnf(p, "--%s is deprecated in etcd %s: %s", name, minor, f.Deprecated)
+		}
+		out = append(out, Flag{name, val.Text})
+	}
+	return out
+}
+
+func (v *validator) tls(c *spec.Cluster, minor string) TLS {
+	t := c.TLS
+	m := TLS{Enabled: *t.Enabled, Dir: t.Dir, KeyAlgorithm: t.KeyAlgorithm, ValidityDays: t.ValidityDays, CA: t.CA}
+	if !m.Enabled {
+		v.warnf("tls.enabled", "false: client and peer traffic is unencrypted and unauthenticated; anyone on the node network can read and write the cluster")
+		return m
+	}
+	if !contains(tlsVersions, t.MinVersion) {
+		v.errf("tls.minVersion", "%q is not one of %s", t.MinVersion, strings.Join(tlsVersions, ", "))
+	} else if minor != "" {
+		if _, ok := etcdflags.Lookup(minor, "tls-min-version"); ok {
+			m.MinVersion = t.MinVersion
+		} else {
+			v.warnf("tls.minVersion", "etcd %s has no --tls-min-version; Go's default minimum (TLS 1.2) applies", minor)
+		}
+	}
+	if v.absPath("tls.dir", t.Dir) && t.Dir == c.Etcd.DataDir {
+		v.errf("tls.dir", "%q is also the data dir; keep certificates apart from etcd's data", t.Dir)
+	}
+	if !contains(keyAlgs, t.KeyAlgorithm) {
+		v.errf("tls.keyAlgorithm", "%q is not one of %s", t.KeyAlgorithm, strings.Join(keyAlgs, ", "))
+	}
+	if t.ValidityDays < 1 {
+		v.errf("tls.validityDays", "%d must be a positive number of days", t.ValidityDays)
+	}
+	switch {
+	case (t.CA.Cert == "") != (t.CA.Key == ""):
+		v.errf("tls.ca", "set both cert and key to use your own CA, or neither to have etcdimg generate one")
+	case t.CA.Cert != "":
+		if t.CA.Algorithm != "" {
+			v.errf("tls.ca.algorithm", "only for a generated CA; the algorithm of your own CA comes from its key")
+		}
+	default:
+		if !contains(keyAlgs, t.CA.Algorithm) {
+			v.errf("tls.ca.algorithm", "%q is not one of %s", t.CA.Algorithm, strings.Join(keyAlgs, ", "))
+		}
+		if t.CA.ValidityDays < 1 {
+			v.errf("tls.ca.validityDays", "%d must be a positive number of days", t.CA.ValidityDays)
+		}
+	}
+	return m
+}
+
+func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
+	if len(c.Nodes) == 0 {
+		v.errf("nodes", "required: at least one node, e.g. etcdimg.node('etcd01', '192.168.0.11')")
+		return nil
+	}
+	if len(c.Nodes)%2 == 0 {
+		v.warnf("nodes", "%d members tolerate no more failures than %d; an odd number is usual", len(c.Nodes), len(c.Nodes)-1)
+	}
+	names, ips, macs := map[string]string{}, map[netip.Addr]string{}, map[string]string{}
+	var out []Node
+	for i, sn := range c.Nodes {
+		p := report.Index("nodes", i)
+		n := Node{Name: sn.Name, Interface: sn.Interface}
+		switch {
+		case sn.Name == "":
+			v.errf(p+".name", "required: a DNS label such as \"etcd01\"")
+		case !dnsLabelRE.MatchString(sn.Name):
+			v.errf(p+".name", "%q is not a DNS label: use 1-63 lower-case letters, digits and '-', not starting or ending with '-'", sn.Name)
+		default:
+			if other, dup := names[sn.Name]; dup {
+				v.errf(p+".name", "%q is already the name of %s", sn.Name, other)
+			}
+			names[sn.Name] = p
+		}
+		n.FQDN = sn.Name
+		if m.Domain != "" {
+			n.FQDN = sn.Name + "." + m.Domain
+			if len(n.FQDN) > 253 {
+				v.errf(p+".name", "FQDN %q is longer than 253 characters", n.FQDN)
+			}
+		}
+		if sn.IP == "" {
+			v.errf(p+".ip", "required: the node's address in %s", c.Network.CIDR)
+		} else if a, ok := v.ip(p+".ip", sn.IP); ok {
+			n.IP = a
+			v.nodeIP(p+".ip", a, m.Network)
+			if other, dup := ips[a]; dup {
+				v.errf(p+".ip", "%s is already the address of %s", a, other)
+			}
+			ips[a] = p
+		}
+		if sn.MAC != "" {
+			hw, err := net.ParseMAC(sn.MAC)
+			switch {
+			case err != nil || len(hw) != 6:
+				v.errf(p+".mac", "%q is not a MAC address like \"52:54:00:12:34:56\"", sn.MAC)
+			case hw[0]&1 == 1:
+				v.errf(p+".mac", "%q is a multicast address; a NIC needs a unicast MAC", sn.MAC)
+			default:
+				n.MAC = hw.String()
+				if other, dup := macs[n.MAC]; dup {
+					v.errf(p+".mac", "%s is already the MAC of %s", n.MAC, other)
+				}
+				macs[n.MAC] = p
+			}
+		}
+		if !ifnameRE.MatchString(sn.Interface) {
+			v.errf(p+".interface", "%q is not a Linux interface name (1-15 letters, digits, '_', '.', '-')", sn.Interface)
+		}
+		for j, s := range sn.ExtraSANs {
+			sp := report.Index(p+".extraSANs", j)
+			if a, err := netip.ParseAddr(s); err == nil {
+				n.ExtraSANs = append(n.ExtraSANs, a.String())
+			} else if v.dnsName(sp, strings.TrimPrefix(s, "*.")) {
+				n.ExtraSANs = append(n.ExtraSANs, s)
+			}
+		}
+		out = append(out, n)
+	}
+	if m.Network.Gateway.IsValid() {
+		if other, clash := ips[m.Network.Gateway]; clash {
+			v.errf("network.gateway", "%s is also the address of %s", m.Network.Gateway, other)
+		}
+	}
+	return out
+}
+
+func (v *validator) nodeIP(p string, a netip.Addr, n Network) {
+	switch {
+	case a.IsLoopback() || a.IsUnspecified() || a.IsMulticast():
+		v.errf(p, "%s cannot be a node address (loopback, unspecified or multicast)", a)
+		return
+	case a.IsLinkLocalUnicast():
+		v.warnf(p, "%s is link-local; etcd peers usually need a routable address", a)
+	}
+	if !n.Prefix.IsValid() {
+		return
+	}
+	if !n.Prefix.Contains(a) {
+		v.errf(p, "%s is outside the node network %s", a, n.Prefix)
+		return
+	}
+	if a.Is4() && n.Prefix.Bits() <= 30 {
+		if a == n.Prefix.Addr() {
+			v.errf(p, "%s is the network address of %s", a, n.Prefix)
+		} else if a == lastAddr(n.Prefix) {
+			v.errf(p, "%s is the broadcast address of %s", a, n.Prefix)
+		}
+	}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	x := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) | host
+	return netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)})
+}
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }

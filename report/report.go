@@ -1,0 +1,163 @@
+// Package report carries path-addressed findings from every stage of a build.
+//
+// Stages never stop at the first problem: an operator fixing a spec wants to
+// see every mistake at once, each pointing at the field to change. Only
+// entries of severity Error stop a build; warnings are printed and the build
+// goes on, so they are never returned as Go errors.
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Severity says whether an entry stops the build.
+type Severity int
+
+const (
+	Error Severity = iota
+	Warning
+)
+
+func (s Severity) String() string {
+	if s == Warning {
+		return "warning"
+	}
+	return "error"
+}
+
+// Entry is one finding. Path uses the spec's JSON field names with Go-style
+// indexing, e.g. "nodes[1].ip", so the operator can find it in the Jsonnet.
+type Entry struct {
+	Severity Severity
+	Path     string
+	Message  string
+}
+
+func (e Entry) String() string {
+	if e.Path == "" {
+		return fmt.Sprintf("%s: %s", e.Severity, e.Message)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Severity, e.Path, e.Message)
+}
+
+// Report is an ordered list of entries.
+type Report struct {
+	Entries []Entry
+}
+
+// Errorf adds an error at path.
+func (r *Report) Errorf(path, format string, args ...any) {
+	r.Entries = append(r.Entries, Entry{Error, path, fmt.Sprintf(format, args...)})
+}
+
+// Warnf adds a warning at path.
+func (r *Report) Warnf(path, format string, args ...any) {
+	r.Entries = append(r.Entries, Entry{Warning, path, fmt.Sprintf(format, args...)})
+}
+
+// Merge appends all entries of o.
+func (r *Report) Merge(o Report) {
+	r.Entries = append(r.Entries, o.Entries...)
+}
+
+// IsFatal reports whether any entry is an error.
+func (r Report) IsFatal() bool {
+	for _, e := range r.Entries {
+		if e.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors returns only the error entries.
+func (r Report) Errors() []Entry {
+	var out []Entry
+	for _, e := range r.Entries {
+		if e.Severity == Error {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Sort orders entries by path (then severity, then message) so that output
+// does not depend on the order in which checks happened to run.
+func (r *Report) Sort() {
+	sort.SliceStable(r.Entries, func(i, j int) bool {
+		a, b := r.Entries[i], r.Entries[j]
+		if a.Path != b.Path {
+			return pathLess(a.Path, b.Path)
+		}
+		if a.Severity != b.Severity {
+			return a.Severity < b.Severity
+		}
+		return a.Message < b.Message
+	})
+}
+
+// pathLess compares paths so that nodes[2] sorts before nodes[10].
+func pathLess(a, b string) bool {
+	ka, kb := pathKey(a), pathKey(b)
+	for i := 0; i < len(ka) && i < len(kb); i++ {
+		if ka[i] != kb[i] {
+			if isNum(ka[i]) && isNum(kb[i]) {
+				if len(ka[i]) != len(kb[i]) {
+					return len(ka[i]) < len(kb[i])
+				}
+			}
+			return ka[i] < kb[i]
+		}
+	}
+	return len(ka) < len(kb)
+}
+
+func pathKey(p string) []string {
+	return strings.FieldsFunc(p, func(r rune) bool { return r == '.' || r == '[' || r == ']' })
+}
+
+func isNum(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// String renders every entry on its own line.
+func (r Report) String() string {
+	var b strings.Builder
+	for _, e := range r.Entries {
+		b.WriteString(e.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Error lets a fatal report travel as an error where a caller needs one; it
+// lists only errors.
+type FatalError struct{ Report Report }
+
+func (f *FatalError) Error() string {
+	errs := f.Report.Errors()
+	if len(errs) == 1 {
+		return errs[0].String()
+	}
+	return fmt.Sprintf("%d errors, first: %s", len(errs), errs[0])
+}
+
+// Join appends a path segment: Join("nodes[1]", "ip") == "nodes[1].ip".
+func Join(base, field string) string {
+	if base == "" {
+		return field
+	}
+	return base + "." + field
+}
+
+// Index appends an index: Index("nodes", 1) == "nodes[1]".
+func Index(base string, i int) string {
+	return fmt.Sprintf("%s[%d]", base, i)
+}

@@ -1,0 +1,99 @@
+// Package spec holds the typed cluster spec that a Jsonnet file evaluates to,
+// decodes it strictly, and fills in defaults.
+//
+// The JSON field names here are the operator's vocabulary: every error path
+// in a report ("nodes[1].ip") is built from them, so they are never renamed
+// casually.
+package spec
+
+// Cluster is the whole spec.
+type Cluster struct {
+	// Name identifies the cluster; it is part of every node's instance-id.
+	Name string `json:"name"`
+	// Token is etcd's --initial-cluster-token; defaults to Name.
+	Token string `json:"token,omitempty"`
+	// Domain makes FQDNs (<node>.<domain>); empty means short names only.
+	Domain  string  `json:"domain,omitempty"`
+	Network Network `json:"network"`
+	Etcd    Etcd    `json:"etcd"`
+	TLS     TLS     `json:"tls"`
+	Nodes   []Node  `json:"nodes"`
+}
+
+// Network is the node network every node sits on.
+type Network struct {
+	CIDR          string   `json:"cidr"`
+	Gateway       string   `json:"gateway,omitempty"`
+	DNS           []string `json:"dns,omitempty"`
+	SearchDomains []string `json:"searchDomains,omitempty"`
+	// Interface names the NIC of nodes that have no MAC in the spec.
+	Interface string `json:"interface,omitempty"`
+}
+
+// Etcd is what the blog passes to etcd by hand.
+type Etcd struct {
+	Version             string            `json:"version"`
+	Release             Release           `json:"release"`
+	ClientPort          int               `json:"clientPort,omitempty"`
+	PeerPort            int               `json:"peerPort,omitempty"`
+	ExtraClientPorts    []int             `json:"extraClientPorts,omitempty"`
+	ListenLocalhost     *bool             `json:"listenLocalhost,omitempty"`
+	HeartbeatIntervalMs int               `json:"heartbeatIntervalMs,omitempty"`
+	ElectionTimeoutMs   int               `json:"electionTimeoutMs,omitempty"`
+	DataDir             string            `json:"dataDir,omitempty"`
+	LimitNOFILE         int               `json:"limitNOFILE,omitempty"`
+	User                User              `json:"user"`
+	ExtraFlags          map[string]Scalar `json:"extraFlags,omitempty"`
+}
+
+// Release is the etcd release tarball carried on every seed ISO.
+type Release struct {
+	Path   string `json:"path,omitempty"` // relative paths are relative to the spec file
+	URL    string `json:"url,omitempty"`
+	SHA256 string `json:"sha256"`
+}
+
+// User is the unprivileged account etcd runs as.
+type User struct {
+	Name  string `json:"name,omitempty"`
+	UID   int    `json:"uid,omitempty"`
+	Group string `json:"group,omitempty"`
+	GID   int    `json:"gid,omitempty"`
+}
+
+// TLS configures the cluster PKI. It is on unless Enabled is explicitly false.
+type TLS struct {
+	Enabled *bool `json:"enabled,omitempty"`
+	// MinVersion is "TLS1.2" or "TLS1.3".
+	MinVersion string `json:"minVersion,omitempty"`
+	CA         CA     `json:"ca"`
+	// KeyAlgorithm is the leaf key type: ecdsa-p256, rsa-2048, rsa-3072, rsa-4096.
+	KeyAlgorithm string `json:"keyAlgorithm,omitempty"`
+	ValidityDays int    `json:"validityDays,omitempty"`
+	// Dir is where certificates land on the VM.
+	Dir string `json:"dir,omitempty"`
+}
+
+// CA is either generated or the operator's own.
+type CA struct {
+	Algorithm    string `json:"algorithm,omitempty"`
+	Cert         string `json:"cert,omitempty"`
+	Key          string `json:"key,omitempty"`
+	ValidityDays int    `json:"validityDays,omitempty"`
+}
+
+// Node is one etcd member and one VM.
+type Node struct {
+	Name      string   `json:"name"`
+	IP        string   `json:"ip"`
+	MAC       string   `json:"mac,omitempty"`
+	Interface string   `json:"interface,omitempty"`
+	ExtraSANs []string `json:"extraSANs,omitempty"`
+}
+
+// Scalar is a Jsonnet string, number or boolean, kept as the text etcd will
+// see on its command line.
+type Scalar struct {
+	Text string
+	Kind string // "string", "number" or "bool"
+}
