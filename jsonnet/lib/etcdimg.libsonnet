@@ -27,7 +27,7 @@ local defaults = import 'etcdimg-defaults.json';
   // nodes('k8s', ips) names nodes k8s01, k8s02, ... in the order of ips.
   nodes(prefix, ips, first=1, width=2)::
     [
-      self.node(prefix + std.format('%0' + width + 'd', first + i), ips[i])
+      $.node(prefix + std.format('%0' + width + 'd', first + i), ips[i])
       for i in std.range(0, std.length(ips) - 1)
     ],
 
@@ -36,7 +36,7 @@ local defaults = import 'etcdimg-defaults.json';
 
   // Where upstream publishes it (for operators with internet access).
   upstreamURL(version)::
-    'https://github.com/etcd-io/etcd/releases/download/v%s/%s' % [version, self.tarballName(version)],
+    'https://github.com/etcd-io/etcd/releases/download/v%s/%s' % [version, $.tarballName(version)],
 
   // release(version, sha256) describes the tarball the ISOs carry: a local
   // file (default: what `make etcd-release` writes) or a URL, always pinned
@@ -44,7 +44,7 @@ local defaults = import 'etcdimg-defaults.json';
   release(version, sha256, path=null, url=null)::
     { sha256: sha256 }
     + (if url != null then { url: url }
-       else { path: if path != null then path else 'out/etcd-release/' + self.tarballName(version) }),
+       else { path: if path != null then path else 'out/etcd-release/' + $.tarballName(version) }),
 
   // Mix in to run the blog's first, unencrypted setup (etcdimg warns).
   plainHTTP:: { tls+: { enabled: false } },
