@@ -267,6 +267,10 @@ func (v *validator) extraFlags(flags map[string]spec.Scalar, minor string) []Fla
 			v.errf(p, "--%s is set by etcdimg; use %s instead", name, field)
 			continue
 		}
+		if why, bad := refusedFlags[name]; bad {
+			v.errf(p, "--%s %s", name, why)
+			continue
+		}
 		if strings.ContainsAny(val.Text, "\x00\n\r") {
 			v.errf(p, "the value must be one line")
 			continue
@@ -294,6 +298,13 @@ func (v *validator) extraFlags(flags map[string]spec.Scalar, minor string) []Fla
 		out = append(out, Flag{name, val.Text})
 	}
 	return out
+}
+
+// refusedFlags exist in etcd but break what etcdimg sets up.
+var refusedFlags = map[string]string{
+	"version":       "makes etcd print its version and exit; the member would never start",
+	"auto-tls":      "makes etcd use self-signed client certificates; etcdimg's PKI (tls) provides real ones",
+	"peer-auto-tls": "makes etcd use self-signed peer certificates; etcdimg's PKI (tls) provides real ones",
 }
 
 func (v *validator) tls(c *spec.Cluster, minor string) TLS {
