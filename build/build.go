@@ -56,14 +56,32 @@ func Load(path string, jopts jsonnet.Options) (*Loaded, error) {
 	}
 	s, r := spec.Decode(out)
 	l := &Loaded{SpecPath: path, Report: r}
-	if r.IsFatal() {
+	if s == nil {
 		return l, nil
 	}
+	// Validate even after decode errors so the operator sees every problem
+	// at once; only findings about a field that failed to decode are dropped,
+	// since they would restate the decode error.
 	m, vr := model.Validate(s)
-	l.Report.Merge(vr)
+	for _, e := range vr.Entries {
+		if !underDecodeError(e.Path, r) {
+			l.Report.Entries = append(l.Report.Entries, e)
+		}
+	}
 	l.Report.Sort()
-	l.Cluster = m
+	if !l.Report.IsFatal() {
+		l.Cluster = m
+	}
 	return l, nil
+}
+
+func underDecodeError(path string, r report.Report) bool {
+	for _, e := range r.Entries {
+		if e.Path != "" && (path == e.Path || strings.HasPrefix(path, e.Path+".") || strings.HasPrefix(path, e.Path+"[")) {
+			return true
+		}
+	}
+	return false
 }
 
 // Options configure Build.
