@@ -19,33 +19,52 @@ import (
 	"github.com/etcdimg/etcdimg/jsonnet"
 )
 
-// netns makes a network namespace holding the node IPs on its loopback, so
-// real etcd processes can listen on exactly the addresses the seeds name.
-// Nothing leaves the namespace.
-func netns(t *testing.T, ips []string) string {
+// lan builds a small LAN of network namespaces: one per node IP plus one
+// for the client, each with a veth into a bridge namespace. Every member
+// then talks from its own address, as on the VMs (in one namespace the
+// kernel would pick the peer's own IP as source, and etcd would rightly
+// refuse the peer certificate). Nothing leaves the namespaces.
+func lan(t *testing.T, ips []string, client string) (nodes []string, clientNS string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
+		t.Skip("needs root for network namespaces")
 	}
 	ip, err := exec.LookPath("ip")
 	if err != nil {
 		t.Skip("iproute2 not installed")
 	}
-	ns := fmt.Sprintf("etcdimg-test-%d", os.Getpid())
-	if out, err := exec.Command(ip, "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Skipf("cannot create a network namespace here: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command(ip, "netns", "del", ns).Run() })
 	run := func(args ...string) {
-		if out, err := exec.Command(ip, append([]string{"netns", "exec", ns, ip}, args...)...).CombinedOutput(); err != nil {
+		t.Helper()
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %v: %v %s", args, err, out)
 		}
 	}
-	run("link", "set", "lo", "up")
-	for _, a := range ips {
-		run("addr", "add", a+"/32", "dev", "lo")
+	prefix := fmt.Sprintf("eit%d", os.Getpid()%100000)
+	br := prefix + "br"
+	if out, err := exec.Command(ip, "netns", "add", br).CombinedOutput(); err != nil {
+		t.Skipf("cannot create a network namespace here: %v %s", err, out)
 	}
-	return ns
+	t.Cleanup(func() { exec.Command(ip, "netns", "del", br).Run() })
+	run("-n", br, "link", "add", "br0", "type", "bridge")
+	run("-n", br, "link", "set", "br0", "up")
+	for i, a := range append(append([]string{}, ips...), client) {
+		ns := fmt.Sprintf("%sn%d", prefix, i)
+		run("netns", "add", ns)
+		t.Cleanup(func() { exec.Command(ip, "netns", "del", ns).Run() })
+		host := fmt.Sprintf("%sv%d", prefix, i)
+		run("link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns)
+		run("link", "set", host, "netns", br)
+		run("-n", br, "link", "set", host, "master", "br0", "up")
+		run("-n", ns, "link", "set", "lo", "up")
+		run("-n", ns, "addr", "add", a+"/24", "dev", "eth0")
+		run("-n", ns, "link", "set", "eth0", "up")
+		if i < len(ips) {
+			nodes = append(nodes, ns)
+		} else {
+			clientNS = ns
+		}
+	}
+	return nodes, clientNS
 }
 
 // inNS writes a wrapper that runs bin inside ns, for helpers that exec a
@@ -104,7 +123,7 @@ func TestSeedsFormRealCluster(t *testing.T) {
 func testSeedsFormRealCluster(t *testing.T, patch string, tls bool) {
 	rel := etcdtest.Release(t)
 	ips := []string{"192.168.0.11", "192.168.0.12", "192.168.0.13"}
-	ns := netns(t, ips)
+	nodeNS, clientNS := lan(t, ips, "192.168.0.250")
 	b, err := os.ReadFile(rel)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +173,7 @@ func testSeedsFormRealCluster(t *testing.T, patch string, tls bool) {
 			}
 			args = append(args, a)
 		}
-		etcdtest.Start(t, inNS(t, ns, bins.Etcd), args)
+		etcdtest.Start(t, inNS(t, nodeNS[i], bins.Etcd), args)
 		scheme := "http"
 		if tls {
 			scheme = "https"
@@ -164,7 +183,7 @@ func testSeedsFormRealCluster(t *testing.T, patch string, tls bool) {
 			endpoints = append(endpoints, "http://"+ips[i]+":4001") // the blog's legacy port
 		}
 	}
-	ctl := inNS(t, ns, bins.Etcdctl)
+	ctl := inNS(t, clientNS, bins.Etcdctl)
 	var auth []string
 	if tls {
 		auth = []string{"--cacert=" + filepath.Join(o.PKIDir, "ca.crt"), "--cert=" + filepath.Join(o.PKIDir, "admin.crt"), "--key=" + filepath.Join(o.PKIDir, "admin.key")}

@@ -1,0 +1,224 @@
+// Package release checks and fetches the etcd release tarball that a seed ISO
+// carries, so that a wrong or damaged tarball is refused while building the
+// image instead of surfacing as a failed etcd install on an offline VM.
+package release
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Release is an etcd linux-amd64 release tarball whose checksum and layout
+// have been verified.
+type Release struct {
+	Version string // without the leading "v", e.g. "3.6.16"
+	Name    string // file base name, e.g. "etcd-v3.6.16-linux-amd64.tar.gz"
+	Path    string // absolute path of the tarball
+	SHA256  string // lowercase hex
+	Size    int64
+	Dir     string // top folder in the tarball, e.g. "etcd-v3.6.16-linux-amd64"
+}
+
+// Binaries are the files every etcd release tarball must hold in its top
+// folder; the seed ISO installs exactly these.
+var Binaries = []string{"etcd", "etcdctl", "etcdutl"}
+
+const howToFix = "build it with `make etcd-release` or download the upstream tarball"
+
+// DirName is the top folder of the linux-amd64 tarball of version, as
+// upstream names it.
+func DirName(version string) string {
+	return "etcd-v" + strings.TrimPrefix(version, "v") + "-linux-amd64"
+}
+
+// FileName is the base name of the linux-amd64 tarball of version.
+func FileName(version string) string {
+	return DirName(version) + ".tar.gz"
+}
+
+// Open checks that the tarball at path has the sha256 wantSHA256 and holds
+// etcd, etcdctl and etcdutl as executable regular files in the top folder
+// "etcd-v<version>-linux-amd64". version may carry a leading "v".
+func Open(path, version, wantSHA256 string) (*Release, error) {
+	want, err := normalizeSHA256(wantSHA256)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", path, err)
+	}
+	version = strings.TrimPrefix(strings.TrimSpace(version), "v")
+	if version == "" {
+		return nil, fmt.Errorf("release %s: empty etcd version", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", path, err)
+	}
+
+	fi, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("release %s: no such file; %s", path, howToFix)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("release %s: not a regular file", path)
+	}
+
+	// The checksum is checked before the archive is parsed so that nothing
+	// is read out of bytes nobody vouched for.
+	got, size, err := hashFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", path, err)
+	}
+	if got != want {
+		return nil, &ChecksumError{Path: path, Got: got, Want: want}
+	}
+
+	dir := DirName(version)
+	if err := checkLayout(abs, version); err != nil {
+		return nil, fmt.Errorf("release %s: %w", path, err)
+	}
+	return &Release{
+		Version: version,
+		Name:    filepath.Base(abs),
+		Path:    abs,
+		SHA256:  got,
+		Size:    size,
+		Dir:     dir,
+	}, nil
+}
+
+// ChecksumError reports a tarball whose sha256 differs from the expected one.
+type ChecksumError struct {
+	Path string
+	Got  string
+	Want string
+}
+
+func (e *ChecksumError) Error() string {
+	return fmt.Sprintf("release %s: sha256 is %s, want %s; the file is damaged or is another build: rebuild or re-download it, or update the expected sum if the new build is intended", e.Path, e.Got, e.Want)
+}
+
+func normalizeSHA256(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) != sha256.Size*2 {
+		return "", fmt.Errorf("expected sha256 %q is not 64 hex characters", s)
+	}
+	if _, err := hex.DecodeString(s); err != nil {
+		return "", fmt.Errorf("expected sha256 %q is not 64 hex characters", s)
+	}
+	return s, nil
+}
+
+func hashFile(p string) (sum string, size int64, err error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// checkLayout reads the whole archive, not just until the binaries are seen,
+// because a truncated or corrupt tail would otherwise only show up when the
+// VM unpacks it.
+func checkLayout(p, version string) error {
+	wantDir := DirName(version)
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("not a gzip file (%v); %s", err, howToFix)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+
+	found := map[string]*tar.Header{}
+	tops := map[string]bool{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("corrupt tar.gz (%v); %s", err, howToFix)
+		}
+		name, err := CleanEntryName(hdr.Name)
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			continue
+		}
+		top, rest, _ := strings.Cut(name, "/")
+		tops[top] = true
+		if top == wantDir && rest != "" && !strings.Contains(rest, "/") {
+			found[rest] = hdr
+		}
+	}
+	// Drain to the gzip trailer: tar stops at its end-of-archive marker, and
+	// only reading past it makes gzip check its CRC and length.
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return fmt.Errorf("corrupt tar.gz (%v); %s", err, howToFix)
+	}
+
+	if !tops[wantDir] {
+		var others []string
+		for t := range tops {
+			others = append(others, t)
+		}
+		if len(others) == 0 {
+			return fmt.Errorf("the archive is empty; %s", howToFix)
+		}
+		slices.Sort(others)
+		return fmt.Errorf("top folder is %s, want %s; the tarball is for another version or platform: give the version it holds, or use the etcd v%s linux-amd64 tarball", strings.Join(others, ", "), wantDir, version)
+	}
+	for _, b := range Binaries {
+		hdr, ok := found[b]
+		if !ok {
+			return fmt.Errorf("missing %s/%s; %s", wantDir, b, howToFix)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			return fmt.Errorf("%s/%s is not a regular file (tar type %q); %s", wantDir, b, hdr.Typeflag, howToFix)
+		}
+		if hdr.Mode&0o100 == 0 {
+			return fmt.Errorf("%s/%s is not executable (mode %#o); repack it with mode 0755 or %s", wantDir, b, hdr.Mode&0o7777, howToFix)
+		}
+	}
+	return nil
+}
+
+// CleanEntryName returns a tar entry name in clean slash form without a
+// leading "./", or an error when the entry would land outside the folder it
+// is unpacked into. The root entry "./" comes back as "".
+func CleanEntryName(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return "", fmt.Errorf("unsafe tar entry %q: absolute path", name)
+	}
+	c := path.Clean(name)
+	if c == "." {
+		return "", nil
+	}
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("unsafe tar entry %q: leaves the archive folder", name)
+	}
+	return c, nil
+}
