@@ -154,7 +154,7 @@ func TestOpenBad(t *testing.T) {
 		{
 			name:    "missing etcdutl",
 			data:    tarGz(t, without("etcdutl")),
-			wantErr: []string{"missing etcd-v3.6.16-linux-amd64/etcdutl", "scripts/etcd-release.sh"},
+			wantErr: []string{"missing etcd-v3.6.16-linux-amd64/etcdutl", "make etcd-release"},
 		},
 		{
 			name:    "wrong top folder",
@@ -268,7 +268,7 @@ func corrupt(b []byte) []byte {
 func TestOpenMissingFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), FileName(testVersion))
 	_, err := Open(p, testVersion, strings.Repeat("0", 64))
-	if err == nil || !strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), "scripts/etcd-release.sh") {
+	if err == nil || !strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), "make etcd-release") {
 		t.Fatalf("Open of a missing file = %v, want an error saying how to build it", err)
 	}
 }
