@@ -106,8 +106,9 @@ type Options struct {
 	NoISO bool
 	// Parallel bounds concurrent node builds; 0 means GOMAXPROCS.
 	Parallel int
-	// Progress, when set, gets one line per finished node.
-	Progress io.Writer
+	// OnNode, when set, is called (from one goroutine at a time) as each
+	// node finishes, for progress display.
+	OnNode func(NodeResult)
 	// Now and Rand feed the PKI; nil means the real clock and crypto/rand.
 	Now  func() time.Time
 	Rand io.Reader
@@ -361,13 +362,9 @@ func buildNodes(ctx context.Context, c *model.Cluster, nodes []model.Node, rel *
 			r, err := buildNode(c, n, rel, tarball, certs[n.Name], o)
 			r.Duration = time.Since(start)
 			results[i], errs[i] = r, err
-			if err == nil && o.Progress != nil {
+			if err == nil && o.OnNode != nil {
 				progressMu.Lock()
-				if r.ISO != "" {
-					fmt.Fprintf(o.Progress, "%s: %s (%d bytes) in %s\n", n.Name, r.ISO, r.ISOSize, r.Duration.Round(time.Millisecond))
-				} else {
-					fmt.Fprintf(o.Progress, "%s: %s\n", n.Name, r.Dir)
-				}
+				o.OnNode(r)
 				progressMu.Unlock()
 			}
 		}()

@@ -290,7 +290,13 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	o.Spec = specPath
 	if !*quiet {
-		o.Progress = stdout
+		o.OnNode = func(r build.NodeResult) {
+			if r.ISO != "" {
+				fmt.Fprintf(stdout, "%s: %s (%d bytes) in %s\n", r.Name, r.ISO, r.ISOSize, r.Duration.Round(time.Millisecond))
+			} else {
+				fmt.Fprintf(stdout, "%s: %s\n", r.Name, r.Dir)
+			}
+		}
 	}
 	start := time.Now()
 	res, err := build.Build(ctx, o)
