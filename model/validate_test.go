@@ -25,7 +25,12 @@ func TestValidateRules(t *testing.T) {
 	}{
 		{"network address", func(c *spec.Cluster) { c.Nodes[0].IP = "10.0.0.0" }, "error: nodes[0].ip: 10.0.0.0 is the network address of 10.0.0.0/24"},
 		{"broadcast", func(c *spec.Cluster) { c.Nodes[0].IP = "10.0.0.255" }, "error: nodes[0].ip: 10.0.0.255 is the broadcast address of 10.0.0.0/24"},
-		{"loopback", func(c *spec.Cluster) { c.Network.CIDR = "127.0.0.0/8"; c.Network.Gateway = ""; c.Nodes = c.Nodes[:1]; c.Nodes[0].IP = "127.0.0.5" }, "error: nodes[0].ip: 127.0.0.5 cannot be a node address"},
+		{"loopback", func(c *spec.Cluster) {
+			c.Network.CIDR = "127.0.0.0/8"
+			c.Network.Gateway = ""
+			c.Nodes = c.Nodes[:1]
+			c.Nodes[0].IP = "127.0.0.5"
+		}, "error: nodes[0].ip: 127.0.0.5 cannot be a node address"},
 		{"ipv6 in ipv4 net", func(c *spec.Cluster) { c.Nodes[1].IP = "fd00::1" }, "error: nodes[1].ip: fd00::1 is outside the node network 10.0.0.0/24"},
 		{"gateway is a node", func(c *spec.Cluster) { c.Network.Gateway = "10.0.0.12" }, "error: network.gateway: 10.0.0.12 is also the address of nodes[1]"},
 		{"multicast mac", func(c *spec.Cluster) { c.Nodes[0].MAC = "01:00:5e:00:00:01" }, `error: nodes[0].mac: "01:00:5e:00:00:01" is a multicast address`},
