@@ -1,0 +1,1 @@
+(import 'cluster.libsonnet').cluster('plain', 3, tls=false)
