@@ -98,15 +98,20 @@ func newVM(opts Options) *gojsonnet.VM {
 // EvaluateFile evaluates the spec at path and returns its JSON. Jsonnet
 // errors come back as go-jsonnet formats them, with file:line:column.
 func EvaluateFile(path string, opts Options) ([]byte, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
-	return EvaluateSnippet(path, string(src), opts)
+	// Through the importer, not as a snippet: only then do the spec's own
+	// relative imports resolve beside it rather than in the working folder.
+	out, err := newVM(opts).EvaluateFile(filepath.Clean(path))
+	if err != nil {
+		return nil, err
+	}
+	return []byte(out), nil
 }
 
-// EvaluateSnippet evaluates src as if it were the file at path (used for
-// relative imports and error locations).
+// EvaluateSnippet evaluates src; path only names it in error messages, and
+// relative imports resolve from the working folder and JPath.
 func EvaluateSnippet(path, src string, opts Options) ([]byte, error) {
 	vm := newVM(opts)
 	out, err := vm.EvaluateAnonymousSnippet(filepath.Clean(path), src)

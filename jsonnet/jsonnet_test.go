@@ -86,3 +86,15 @@ func TestErrorsCarryLocation(t *testing.T) {
 		t.Errorf("want file:line:col and the message, got %v", err)
 	}
 }
+
+// A spec's relative imports resolve beside the spec, wherever etcdimg runs.
+func TestRelativeImportsBesideSpec(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "specs")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "common.libsonnet"), []byte(`{ y: 2 }`), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.jsonnet"), []byte(`{ y: (import 'common.libsonnet').y }`), 0o644)
+	out, err := jsonnet.EvaluateFile(filepath.Join(dir, "main.jsonnet"), jsonnet.Options{})
+	if err != nil || !strings.Contains(string(out), `"y": 2`) {
+		t.Fatalf("got %s, %v", out, err)
+	}
+}
