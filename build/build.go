@@ -129,7 +129,10 @@ type Result struct {
 	Cluster *model.Cluster
 	Nodes   []NodeResult
 	PKIDir  string
-	Release *release.Release
+	// PKIEvents says what the PKI step did (issued, reused, reissued and
+	// why); warnings among them are also in Report.
+	PKIEvents []pki.Event
+	Release   *release.Release
 }
 
 // Build runs the pipeline. It returns a Result with a fatal report (and a
@@ -176,6 +179,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			res.Report.Errorf("tls", "%v", perr)
 			return res, nil
 		}
+		res.PKIEvents = p.Events
 		for _, ev := range p.Events {
 			if ev.Kind == pki.EventWarning {
 				res.Report.Warnf("tls", "%s", ev)

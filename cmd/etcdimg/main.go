@@ -309,6 +309,12 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitSpec
 	}
 	if !*quiet {
+		for _, ev := range res.PKIEvents {
+			// Reuse is the quiet normal case; say what changed.
+			if ev.Kind == "issued" || ev.Kind == "reissued" {
+				fmt.Fprintf(stdout, "pki: %s\n", ev)
+			}
+		}
 		fmt.Fprintf(stdout, "built %d node(s) of cluster %q into %s in %s\n", len(res.Nodes), res.Cluster.Name, o.OutDir, time.Since(start).Round(time.Millisecond))
 		if res.PKIDir != "" {
 			fmt.Fprintf(stdout, "PKI in %s (keep it: rebuilds reuse it); etcdctl settings in %s/etcdctl.env\n", res.PKIDir, o.OutDir)
