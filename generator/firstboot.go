@@ -50,12 +50,15 @@ fail() {
 	exit 1
 }
 
-work=$(mktemp -d /run/etcdimg.XXXXXX)
-seed="$work/seed"
-mkdir "$seed"
+# The mount point lives in /run, but nothing is unpacked there: /run is a
+# small tmpfs, and filling it stops systemd from reloading units. The
+# binaries unpack beside their destination, so installing them is a rename.
+seed=$(mktemp -d /run/etcdimg-seed.XXXXXX)
+stage=$(mktemp -d /usr/local/bin/.etcdimg.XXXXXX)
 cleanup() {
 	umount "$seed" 2>/dev/null || true
-	rm -rf "$work"
+	rmdir "$seed" 2>/dev/null || true
+	rm -rf "$stage"
 }
 trap cleanup EXIT
 
@@ -69,12 +72,14 @@ echo "$SHA256  $seed/{{.SeedDir}}/$TARBALL" | sha256sum -c --status - ||
 	fail "$TARBALL on the seed does not match sha256 $SHA256; rebuild the seed"
 step checksum
 
-tar -xzf "$seed/{{.SeedDir}}/$TARBALL" -C "$work" --no-same-owner --no-same-permissions \
+tar -xzf "$seed/{{.SeedDir}}/$TARBALL" -C "$stage" --strip-components=1 --no-same-owner --no-same-permissions \
 	"$TOPDIR/etcd" "$TOPDIR/etcdctl" "$TOPDIR/etcdutl"
 step extract
 
 for b in etcd etcdctl etcdutl; do
-	install -m 0755 -o root -g root "$work/$TOPDIR/$b" "/usr/local/bin/$b"
+	chown root:root "$stage/$b"
+	chmod 0755 "$stage/$b"
+	mv -f "$stage/$b" "/usr/local/bin/$b"
 done
 install -d -m 0700 -o "$ETCD_USER" -g "$ETCD_GROUP" "$DATA_DIR"
 # An existing data dir (a reused disk) may be looser; etcd wants 0700.

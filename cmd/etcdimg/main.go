@@ -289,17 +289,19 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	o.Spec = specPath
+	var prog *progress
 	if !*quiet {
-		o.OnNode = func(r build.NodeResult) {
-			if r.ISO != "" {
-				fmt.Fprintf(stdout, "%s: %s (%d bytes) in %s\n", r.Name, r.ISO, r.ISOSize, r.Duration.Round(time.Millisecond))
-			} else {
-				fmt.Fprintf(stdout, "%s: %s\n", r.Name, r.Dir)
-			}
+		live := isTerminal(stdout)
+		total := 0
+		if live {
+			total = buildTotal(o)
 		}
+		prog = newProgress(stdout, live, total)
+		o.OnNode = prog.node
 	}
 	start := time.Now()
 	res, err := build.Build(ctx, o)
+	prog.finish()
 	if err != nil {
 		return specExit(stderr, err)
 	}
