@@ -12,6 +12,7 @@ import (
 	"github.com/etcdimg/etcdimg/internal/golden"
 	"github.com/etcdimg/etcdimg/jsonnet"
 	"github.com/etcdimg/etcdimg/model"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // goldenSpecs are rendered into testdata/golden/<name>/<node>/.
@@ -152,4 +153,51 @@ print("ok")
 			}
 		}
 	}
+}
+
+// TestFirstBootScriptLints extracts the first-boot script from every
+// user-data and checks it with sh -n and, where installed, shellcheck.
+func TestFirstBootScriptLints(t *testing.T) {
+	dir := t.TempDir()
+	sc, _ := exec.LookPath("shellcheck")
+	for name, files := range renderAll(t) {
+		for _, nf := range files {
+			script := firstBootFrom(t, nf.UserData)
+			p := filepath.Join(dir, name+"-"+nf.Node.Name+".sh")
+			if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("sh", "-n", p).CombinedOutput(); err != nil {
+				t.Errorf("%s/%s: sh -n: %v\n%s", name, nf.Node.Name, err, out)
+			}
+			if sc != "" {
+				if out, err := exec.Command(sc, "-s", "sh", p).CombinedOutput(); err != nil {
+					t.Errorf("%s/%s: shellcheck: %v\n%s", name, nf.Node.Name, err, out)
+				}
+			}
+		}
+	}
+	if sc == "" {
+		t.Log("shellcheck not installed; only sh -n ran")
+	}
+}
+
+func firstBootFrom(t *testing.T, userData []byte) string {
+	t.Helper()
+	var cc struct {
+		WriteFiles []struct {
+			Path    string `yaml:"path"`
+			Content string `yaml:"content"`
+		} `yaml:"write_files"`
+	}
+	if err := yaml.Unmarshal(userData, &cc); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cc.WriteFiles {
+		if f.Path == generator.FirstBootPath {
+			return f.Content
+		}
+	}
+	t.Fatal("no first-boot script in user-data")
+	return ""
 }

@@ -11,6 +11,7 @@ declare -A pkg=(
 	[openssl]=openssl
 	[blkid]=util-linux
 	[systemd-analyze]=systemd
+	[shellcheck]=shellcheck
 )
 missing=()
 for tool in "${!pkg[@]}"; do
