@@ -50,6 +50,12 @@ fail() {
 	exit 1
 }
 
+{{- if eq .Runtime "container"}}
+
+ENGINE={{sq .EnginePath}}
+[ -x "$ENGINE" ] || fail "runtime container needs $ENGINE on the node; etcdimg does not install {{.Engine}}: put it in the base image"
+{{- end}}
+
 # The mount point lives in /run, but nothing is unpacked there: /run is a
 # small tmpfs, and filling it stops systemd from reloading units. The
 # binaries unpack beside their destination, so installing them is a rename.
@@ -75,8 +81,24 @@ step checksum
 tar -xzf "$seed/{{.SeedDir}}/$TARBALL" -C "$stage" --strip-components=1 --no-same-owner --no-same-permissions \
 	"$TOPDIR/etcd" "$TOPDIR/etcdctl" "$TOPDIR/etcdutl"
 step extract
+{{- if .LocalImage}}
 
-for b in etcd etcdctl etcdutl; do
+# No registry on first boot: the image is the release's static etcd binary
+# alone, imported under a local name the unit runs.
+rootfs=$(mktemp -d /var/tmp/etcdimg-rootfs.XXXXXX)
+mkdir -p "$rootfs/usr/local/bin"
+mv "$stage/etcd" "$rootfs/usr/local/bin/etcd"
+chmod 0755 "$rootfs/usr/local/bin/etcd"
+{{- if eq .Engine "docker"}}
+systemctl start docker.service
+{{- end}}
+tar -C "$rootfs" -c . | "$ENGINE" import - {{sq .Image}} >/dev/null ||
+	fail "cannot import the etcd image into {{.Engine}}"
+rm -rf "$rootfs"
+step image
+{{- end}}
+
+for b in {{.Binaries}}; do
 	chown root:root "$stage/$b"
 	chmod 0755 "$stage/$b"
 	mv -f "$stage/$b" "/usr/local/bin/$b"
@@ -94,11 +116,31 @@ install -m {{.Mode}} -o "$ETCD_USER" -g "$ETCD_GROUP" "$seed/{{$.SeedDir}}/pki/{
 step install
 
 umount "$seed"
+{{- if eq .Runtime "static-pod"}}
+# kubelet may already watch the folder: it must never see a partial file,
+# and it ignores dot-files, so the manifest is staged and renamed in.
+manifest={{sq .ManifestPath}}
+install -d -m 0755 "$(dirname "$manifest")"
+install -m 0644 {{sq .StagedManifest}} "$(dirname "$manifest")/.etcdimg-manifest.tmp"
+mv -f "$(dirname "$manifest")/.etcdimg-manifest.tmp" "$manifest"
+if systemctl cat kubelet.service >/dev/null 2>&1; then
+	systemctl enable --now --no-block kubelet.service
+else
+	echo "etcdimg: kubelet is not installed; etcd starts when kubelet runs with staticPodPath $(dirname "$manifest")" >&2
+fi
+step manifest
+{{- else}}
 systemctl daemon-reload
 systemctl enable --now --no-block etcd.service
 step start
+{{- end}}
 echo "etcdimg: etcd {{.Release.Version}} installed; member {{.Node.Name}} starting"
 `))
+
+// StagedManifestPath is where user-data leaves the static pod manifest
+// until the first-boot script has made the folders and certificates it
+// refers to.
+const StagedManifestPath = "/etc/etcdimg/etcd.yaml"
 
 type vmPKIFile struct{ Name, Mode string }
 
@@ -117,15 +159,48 @@ func vmPKIFiles() []vmPKIFile {
 }
 
 func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (string, error) {
+	co := containerOptions(c)
+	data := struct {
+		Cluster                      *model.Cluster
+		Node                         model.Node
+		Release                      *release.Release
+		SeedDir                      string
+		PKIFiles                     []vmPKIFile
+		Runtime, Binaries            string
+		Engine, EnginePath, Image    string
+		LocalImage                   bool
+		ManifestPath, StagedManifest string
+	}{
+		Cluster: c, Node: n, Release: rel, SeedDir: SeedDir, PKIFiles: vmPKIFiles(),
+		Runtime: c.Etcd.Runtime, Binaries: "etcd etcdctl etcdutl",
+		Engine: co.Engine, EnginePath: containerEngines[co.Engine], Image: co.Image,
+		ManifestPath: staticPodOptions(c).Path(), StagedManifest: StagedManifestPath,
+	}
+	if c.Etcd.Runtime != model.RuntimeSystemd {
+		// etcd itself runs from an image; the host keeps the tools so
+		// etcdctl.env works the same under every runtime.
+		data.Binaries = "etcdctl etcdutl"
+		data.LocalImage = c.Etcd.Runtime == model.RuntimeContainer && c.Etcd.Container.Image == ""
+	}
 	var b bytes.Buffer
-	err := firstBootTemplate.Execute(&b, struct {
-		Cluster  *model.Cluster
-		Node     model.Node
-		Release  *release.Release
-		SeedDir  string
-		PKIFiles []vmPKIFile
-	}{c, n, rel, SeedDir, vmPKIFiles()})
+	err := firstBootTemplate.Execute(&b, data)
 	return b.String(), err
+}
+
+// containerOptions maps the spec onto the renderer's options; without an
+// image in the spec, the unit runs the one first boot imports.
+func containerOptions(c *model.Cluster) ContainerOptions {
+	o := ContainerOptions{Engine: c.Etcd.Container.Engine, Image: c.Etcd.Container.Image, Name: c.Etcd.Container.Name}
+	if o.Image == "" {
+		o.Image = c.LocalImage()
+	}
+	return o.withDefaults(c)
+}
+
+func staticPodOptions(c *model.Cluster) StaticPodOptions {
+	sp := c.Etcd.StaticPod
+	return StaticPodOptions{Image: sp.Image, ManifestPath: sp.ManifestPath, MetricsPort: sp.MetricsPort,
+		CPURequest: sp.CPURequest, MemoryRequest: sp.MemoryRequest}
 }
 
 // shellQuote single-quotes s for POSIX sh.

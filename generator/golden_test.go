@@ -23,6 +23,9 @@ var goldenSpecs = map[string]struct {
 	"seed-cluster": {"../jsonnet/examples/seed-cluster.jsonnet", jsonnet.Options{ExtStr: map[string]string{"etcd_sha256": strings.Repeat("5e", 32)}}},
 	"plain-http":   {"../testdata/specs/plain-http.jsonnet", jsonnet.Options{}},
 	"custom":       {"../testdata/specs/custom.jsonnet", jsonnet.Options{}},
+	"container":    {"../testdata/specs/container.jsonnet", jsonnet.Options{}},
+	"podman":       {"../testdata/specs/podman.jsonnet", jsonnet.Options{}},
+	"static-pod":   {"../testdata/specs/static-pod.jsonnet", jsonnet.Options{}},
 }
 
 func load(t *testing.T, path string, opts jsonnet.Options) *model.Cluster {

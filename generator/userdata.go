@@ -46,7 +46,7 @@ type writeFile struct {
 
 func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, error) {
 	u := c.Etcd.User
-	unit, err := Unit(c, n)
+	runtimeFile, err := runtimeFile(c, n)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 	}
 	files := []writeFile{
 		{Path: "/etc/hosts", Owner: "root:root", Permissions: "0644", Content: hosts(c)},
-		{Path: "/etc/systemd/system/etcd.service", Owner: "root:root", Permissions: "0644", Content: unit},
+		runtimeFile,
 		{Path: FirstBootPath, Owner: "root:root", Permissions: "0755", Content: script},
 	}
 	if c.TLS.Enabled {
@@ -90,6 +90,26 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 		return nil, err
 	}
 	return append([]byte("#cloud-config\n"), body...), nil
+}
+
+// runtimeFile is what starts etcd: a unit running the binary or a
+// container, or a static pod manifest staged for the first-boot script.
+func runtimeFile(c *model.Cluster, n model.Node) (writeFile, error) {
+	f := writeFile{Path: "/etc/systemd/system/etcd.service", Owner: "root:root", Permissions: "0644"}
+	switch c.Etcd.Runtime {
+	case model.RuntimeContainer:
+		unit, err := ContainerUnit(c, n, containerOptions(c))
+		f.Content = unit
+		return f, err
+	case model.RuntimeStaticPod:
+		manifest, err := StaticPodManifest(c, n, staticPodOptions(c))
+		f.Path, f.Content = StagedManifestPath, string(manifest)
+		return f, err
+	default:
+		unit, err := Unit(c, n)
+		f.Content = unit
+		return f, err
+	}
 }
 
 // hosts lists every member by IP, FQDN and short name, as the blog's nodes

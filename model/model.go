@@ -44,7 +44,21 @@ type Etcd struct {
 	LimitNOFILE      int
 	User             spec.User
 	ExtraFlags       []Flag // sorted by name
+	Runtime          string // RuntimeSystemd, RuntimeStaticPod or RuntimeContainer
+	Container        spec.Container
+	StaticPod        spec.StaticPod
 }
+
+// Runtimes: how etcd runs on a node.
+const (
+	RuntimeSystemd   = "systemd"
+	RuntimeStaticPod = "static-pod"
+	RuntimeContainer = "container"
+)
+
+// LocalImage is the image the container runtime builds on first boot from
+// the release on the ISO when the spec names none.
+func (c *Cluster) LocalImage() string { return "localhost/etcdimg/etcd:v" + c.Etcd.Version }
 
 // Flag is one extra etcd flag, passed as --Name=Value.
 type Flag struct{ Name, Value string }

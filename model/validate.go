@@ -229,7 +229,44 @@ func (v *validator) etcd(c *spec.Cluster) Etcd {
 		v.errf("etcd.user.gid", "%d is out of range 1-60000", u.GID)
 	}
 	m.ExtraFlags = v.extraFlags(e.ExtraFlags, m.Minor)
+	v.runtime(&m, e, seen)
 	return m
+}
+
+var imageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`)
+
+func (v *validator) runtime(m *Etcd, e spec.Etcd, ports map[int]string) {
+	m.Runtime, m.Container, m.StaticPod = e.Runtime, e.Container, e.StaticPod
+	switch e.Runtime {
+	case RuntimeSystemd:
+		return
+	case RuntimeContainer:
+		if e.Container.Engine != "docker" && e.Container.Engine != "podman" {
+			v.errf("etcd.container.engine", "%q is not docker or podman", e.Container.Engine)
+		}
+		if e.Container.Image != "" && !imageRE.MatchString(e.Container.Image) {
+			v.errf("etcd.container.image", "%q is not an image reference", e.Container.Image)
+		}
+		if !regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`).MatchString(e.Container.Name) {
+			v.errf("etcd.container.name", "%q is not a container name (letters, digits, '_', '.', '-')", e.Container.Name)
+		}
+	case RuntimeStaticPod:
+		sp := e.StaticPod
+		if sp.Image != "" && !imageRE.MatchString(sp.Image) {
+			v.errf("etcd.staticPod.image", "%q is not an image reference", sp.Image)
+		}
+		if sp.ManifestPath != "" {
+			v.absPath("etcd.staticPod.manifestPath", sp.ManifestPath)
+		}
+		if sp.MetricsPort != 0 && v.port("etcd.staticPod.metricsPort", sp.MetricsPort) {
+			if other, dup := ports[sp.MetricsPort]; dup {
+				v.errf("etcd.staticPod.metricsPort", "%d is already used by %s", sp.MetricsPort, other)
+			}
+		}
+		v.warnf("etcd.runtime", "static-pod: etcdimg writes the manifest but does not install kubelet or a container runtime; the node image must have them, with kubelet's staticPodPath set to the manifest's folder, and must be able to pull the image or have it preloaded")
+	default:
+		v.errf("etcd.runtime", "%q is not one of systemd, static-pod, container", e.Runtime)
+	}
 }
 
 func (v *validator) absPath(p, s string) bool {

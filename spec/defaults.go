@@ -64,6 +64,11 @@ func ApplyDefaults(c *Cluster) {
 	setStr(&e.DataDir, d.DataDir)
 	setStr(&e.User.Name, d.UserName)
 	setStr(&e.User.Group, d.GroupName)
+	setStr(&e.Runtime, "systemd")
+	if e.Runtime == "container" {
+		setStr(&e.Container.Engine, "docker")
+		setStr(&e.Container.Name, "etcd")
+	}
 	if e.ListenLocalhost == nil {
 		e.ListenLocalhost = boolp(d.ListenLocalhost)
 	}
@@ -111,6 +116,7 @@ func DefaultsJSON() map[string]any {
 			"electionTimeoutMs":   d.ElectionTimeoutMs,
 			"dataDir":             d.DataDir,
 			"limitNOFILE":         d.LimitNOFILE,
+			"runtime":             "systemd",
 			"user": map[string]any{
 				"name": d.UserName, "uid": d.UID, "group": d.GroupName, "gid": d.GID,
 			},

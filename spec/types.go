@@ -44,6 +44,29 @@ type Etcd struct {
 	LimitNOFILE         int               `json:"limitNOFILE,omitempty"`
 	User                User              `json:"user"`
 	ExtraFlags          map[string]Scalar `json:"extraFlags,omitempty"`
+	// Runtime is how etcd runs on the node: "systemd" (default, the blog's
+	// Option 1), "static-pod" (Option 2) or "container" (Option 3).
+	Runtime   string    `json:"runtime,omitempty"`
+	Container Container `json:"container"`
+	StaticPod StaticPod `json:"staticPod"`
+}
+
+// Container configures the container runtime.
+type Container struct {
+	Engine string `json:"engine,omitempty"` // docker (default) or podman
+	// Image; empty means an image made on first boot from the release on
+	// the ISO, so an offline VM needs nothing from a registry.
+	Image string `json:"image,omitempty"`
+	Name  string `json:"name,omitempty"`
+}
+
+// StaticPod configures the Kubernetes static pod runtime.
+type StaticPod struct {
+	Image         string `json:"image,omitempty"`
+	ManifestPath  string `json:"manifestPath,omitempty"`
+	MetricsPort   int    `json:"metricsPort,omitempty"`
+	CPURequest    string `json:"cpuRequest,omitempty"`
+	MemoryRequest string `json:"memoryRequest,omitempty"`
 }
 
 // Release is the etcd release tarball carried on every seed ISO.
