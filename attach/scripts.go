@@ -1,0 +1,350 @@
+package attach
+
+// The scripts keep every value in a quoted variable at the top, so a reader
+// sees at once what they act on, and can change it there.
+
+const libvirtTemplate = `{{define "libvirt" -}}
+#!/bin/bash
+# {{.Node}}.libvirt.sh: written by etcdimg for etcd member {{.Node}}{{if .Cluster}} of cluster {{.Cluster}}{{end}}.
+#
+#   ./{{.Node}}.libvirt.sh [attach]
+#       create the VM and boot it with its cloud-init seed (virt-install --import);
+#       if the VM exists already, attach the seed for its next boot instead
+#   ./{{.Node}}.libvirt.sh eject
+#       after the first boot: take the seed out again
+#
+# The seed holds this node's private keys and cloud-init needs it only on the
+# first boot: eject it once etcd runs, then keep the file safe or delete it.
+#
+# Needs virt-install >= 4 and virsh (Debian: virtinst, libvirt-clients). The
+# connection is $LIBVIRT_DEFAULT_URI, else qemu:///system, where QEMU runs as
+# libvirt-qemu: it must be able to read the seed and the disk (a folder in a
+# home directory usually is not).
+#
+# The system disk must exist: a copy or an overlay of a Debian 12/13 cloud image,
+# e.g. qemu-img create -f qcow2 -F qcow2 -b debian-12-genericcloud-amd64.qcow2 DISK 8G
+{{- if .IDE}}
+#
+# The seed is an IDE CD on the pc (i440fx) machine: Debian's cloud kernel has
+# no AHCI driver, so q35's SATA CD would be invisible to it.
+{{- else if .VFAT}}
+#
+# The seed is a read-only virtio disk: every Debian kernel has virtio-blk.
+{{- else}}
+#
+# The seed is a CD on a virtio-scsi controller: q35's own CD bus is SATA (AHCI),
+# which Debian's cloud kernel has no driver for; virtio-scsi every Debian kernel has.
+{{- end}}
+#
+# Network: network-config gives this node {{if .IP}}the static address {{.IP}}{{else}}a static address{{end}}, so the
+# libvirt network must be the spec's subnet, with the spec's gateway as its own
+# address (libvirt's "default" network is 192.168.122.0/24 unless changed).
+{{- if .HasMAC}}
+# The NIC gets the spec's MAC, which network-config matches.
+{{- else}}
+# The spec gives this node no MAC, so network-config names the NIC instead (the
+# spec's interface, eth0 by default): the guest must call it that. Give the node
+# a mac in the spec to pin the NIC whatever the guest calls it.
+{{- end}}
+set -eu
+
+name={{.Name}}
+seed={{.Seed}}
+disk={{.Disk}}
+network={{.Network}}
+{{- if .HasMAC}}
+mac={{.MAC}}
+{{- end}}
+memory={{.Memory}}
+vcpus={{.VCPUs}}
+osinfo={{.OSInfo}}
+description={{.Description}}
+uri=${LIBVIRT_DEFAULT_URI:-qemu:///system}
+
+# virt-install splits option values at commas and unquotes them like a shell
+# (shlex): vq quotes a value for it, so any path survives.
+vq() {
+	local s=${1//\\/\\\\}
+	s=${s//\"/\\\"}
+	printf '"%s"' "$s"
+}
+
+create() {
+	case $uri in
+	qemu:///*)
+		if [ ! -e "$disk" ]; then
+			echo "$0: no system disk $disk; see the top of this script" >&2
+			exit 1
+		fi
+		;;
+	esac
+{{- if .DefaultOSInfo}}
+	# Debian 12's own osinfo-db (0.20221130) predates Debian 12 and has no
+	# debian12, and virt-install refuses a name it does not know. debian11
+	# gives the same devices.
+	if ! virt-install --osinfo list 2>/dev/null |
+		awk -F', ' -v want="$osinfo" '{ for (i = 1; i <= NF; i++) if ($i == want) found = 1 } END { exit !found }'; then
+		osinfo={{.Fallback}}
+	fi
+{{- end}}
+	virt-install --connect "$uri" \
+		--name "$name" \
+		--metadata "description=$(vq "$description")" \
+		--osinfo "$osinfo" \
+		--memory "$memory" \
+		--vcpus "$vcpus" \
+{{- if .IDE}}
+		--machine pc \
+{{- else}}
+		--machine q35 \
+{{- end}}
+		--import \
+		--disk "path=$(vq "$disk"),{{if .DiskFormat}}driver.type={{.DiskFormat}},{{end}}bus=virtio,target.dev=vda" \
+{{- if .VFAT}}
+		--disk "path=$(vq "$seed"),device=disk,driver.type=raw,bus=virtio,target.dev=vdb,readonly=on" \
+{{- else if .IDE}}
+		--disk "path=$(vq "$seed"),device=cdrom,bus=ide,target.dev=hdc,readonly=on" \
+{{- else}}
+		--controller type=scsi,model=virtio-scsi \
+		--disk "path=$(vq "$seed"),device=cdrom,bus=scsi,target.dev=sda,readonly=on" \
+{{- end}}
+		--network "network=$(vq "$network"),model=virtio{{if .HasMAC}},mac=$mac{{end}}" \
+		--graphics none \
+		--noautoconsole
+	echo "$name: created and booting; watch it with: virsh --connect $uri console $name"
+}
+
+# target_source prints the source of the disk with target $1 in the domain's
+# persistent definition ("-" for an empty CD drive), or nothing if there is none.
+target_source() {
+	virsh --connect "$uri" domblklist "$name" --inactive |
+		awk -v t="$1" 'NR > 2 && $1 == t { sub(/^ *[^ ]+ +/, ""); print }'
+}
+
+attach_existing() {
+{{- if .VFAT}}
+	case $(target_source vdb) in
+	'') ;;
+	"$seed") virsh --connect "$uri" detach-disk "$name" vdb --config ;;
+	*)
+		echo "$0: $name has another disk as vdb; attach the seed by hand" >&2
+		exit 1
+		;;
+	esac
+	virsh --connect "$uri" attach-disk "$name" "$seed" vdb --type disk --targetbus virtio --subdriver raw --mode readonly --config
+{{- else if .IDE}}
+	if [ -n "$(target_source hdc)" ]; then
+		virsh --connect "$uri" change-media "$name" hdc "$seed" --update --config
+	else
+		virsh --connect "$uri" attach-disk "$name" "$seed" hdc --type cdrom --targetbus ide --mode readonly --config
+	fi
+{{- else}}
+	# Without a virtio-scsi controller libvirt would add its x86 default, an
+	# LSI controller, which Debian's cloud kernel cannot drive either.
+	xml=$(virsh --connect "$uri" dumpxml "$name" --inactive)
+	if ! grep -q "<controller type='scsi'[^>]*model='virtio-scsi'" <<<"$xml"; then
+		if grep -q "<controller type='scsi'" <<<"$xml"; then
+			echo "$0: $name has a SCSI controller that is not virtio-scsi; remove it or attach the seed by hand" >&2
+			exit 1
+		fi
+		ctl=$(mktemp)
+		trap 'rm -f "$ctl"' EXIT
+		echo "<controller type='scsi' model='virtio-scsi'/>" >"$ctl"
+		virsh --connect "$uri" attach-device "$name" "$ctl" --config
+	fi
+	if [ -n "$(target_source sda)" ]; then
+		virsh --connect "$uri" change-media "$name" sda "$seed" --update --config
+	else
+		virsh --connect "$uri" attach-disk "$name" "$seed" sda --type cdrom --targetbus scsi --mode readonly --config
+	fi
+{{- end}}
+	echo "$name: seed attached; it is used from the next boot: virsh --connect $uri start $name"
+}
+
+eject() {
+{{- if .VFAT}}
+	if [ "$(target_source vdb)" != "$seed" ]; then
+		echo "$0: $name has no $seed as vdb" >&2
+		exit 1
+	fi
+{{- end}}
+	# A running VM loses the seed now too, not only from its next boot.
+	if [ "$(virsh --connect "$uri" domstate "$name")" = running ]; then
+{{- if .VFAT}}
+		virsh --connect "$uri" detach-disk "$name" vdb --config --live
+	else
+		virsh --connect "$uri" detach-disk "$name" vdb --config
+{{- else if .IDE}}
+		virsh --connect "$uri" change-media "$name" hdc --eject --config --live
+	else
+		virsh --connect "$uri" change-media "$name" hdc --eject --config
+{{- else}}
+		virsh --connect "$uri" change-media "$name" sda --eject --config --live
+	else
+		virsh --connect "$uri" change-media "$name" sda --eject --config
+{{- end}}
+	fi
+	echo "$name: seed ejected; $seed holds its private keys: keep it safe or delete it"
+}
+
+case ${1:-attach} in
+attach)
+	if virsh --connect "$uri" dominfo "$name" >/dev/null 2>&1; then
+		attach_existing
+	else
+		create
+	fi
+	;;
+eject) eject ;;
+*)
+	echo "usage: $0 [attach|eject]" >&2
+	exit 2
+	;;
+esac
+{{end}}`
+
+const virtualboxTemplate = `{{define "virtualbox" -}}
+#!/bin/bash
+# {{.Node}}.virtualbox.sh: written by etcdimg for etcd member {{.Node}}{{if .Cluster}} of cluster {{.Cluster}}{{end}}.
+#
+#   ./{{.Node}}.virtualbox.sh [attach]
+#       create the VM and start it (headless) with its cloud-init seed; if the VM
+#       exists already, attach the seed for its next boot instead (power it off first)
+#   ./{{.Node}}.virtualbox.sh eject
+#       after the first boot: take the seed out again
+#
+# The seed holds this node's private keys and cloud-init needs it only on the
+# first boot: eject it once etcd runs, then keep the file safe or delete it.
+#
+# The system disk must exist in a format VirtualBox reads (VDI, VMDK, VHD), e.g.
+#   qemu-img convert -O vdi debian-12-genericcloud-amd64.qcow2 DISK
+#   VBoxManage modifymedium disk DISK --resize 8192
+#
+# Debian's cloud kernel has drivers for neither of VirtualBox's defaults, AHCI
+# (SATA) and e1000: the disks sit on the IDE (PIIX4) controller and the NIC is
+# virtio-net.
+{{- if .VFAT}}
+# VirtualBox cannot attach a raw disk image, so the vfat seed is converted to
+# a VDI beside it (VBoxManage convertfromraw), again on every run.
+{{- end}}
+#
+# Network: VirtualBox's default NAT gives every VM the same address, 10.0.2.15,
+# behind a router of its own, so etcd members could never reach each other.
+{{- if .NATNetwork}}
+# The NIC is on a NAT network instead, shared by the VMs, with a way out but no
+# way in from the host. network-config gives this node {{if .IP}}the static address {{.IP}}{{else}}a static address{{end}},
+# so the NAT network must be the spec's subnet, and the spec's gateway its .1
+# address, e.g. for 192.168.0.0/24:
+#   VBoxManage natnetwork add --netname {{.NATNetworkName}} --network 192.168.0.0/24 --enable --dhcp off
+{{- else}}
+# The NIC is on a host-only network instead, shared by the VMs and the host,
+# with no way out. network-config gives this node {{if .IP}}the static address {{.IP}}{{else}}a static address{{end}},
+# so the host-only network must be the spec's subnet, e.g. for 192.168.0.0/24
+# with the host as gateway 192.168.0.1:
+#   VBoxManage hostonlyif ipconfig {{.HostOnlyName}} --ip 192.168.0.1 --netmask 255.255.255.0
+# For a way out use a NAT network instead: --nic1 natnetwork --nat-network1 NAME.
+{{- end}}
+{{- if .HasMAC}}
+# The NIC gets the spec's MAC, which network-config matches.
+{{- else}}
+# The spec gives this node no MAC, so network-config names the NIC instead (the
+# spec's interface, eth0 by default): the guest must call it that. Give the node
+# a mac in the spec to pin the NIC whatever the guest calls it.
+{{- end}}
+set -eu
+
+name={{.Name}}
+seed={{.Seed}}
+{{- if .VFAT}}
+seedvdi={{.SeedVDI}}
+{{- end}}
+disk={{.Disk}}
+{{- if .NATNetwork}}
+natnetwork={{.NATNetwork}}
+{{- else}}
+hostonly={{.HostOnly}}
+{{- end}}
+{{- if .HasMAC}}
+mac={{.VBoxMAC}}
+{{- end}}
+memory={{.Memory}}
+cpus={{.VCPUs}}
+{{- if .Group}}
+group={{.Group}}
+{{- end}}
+description={{.Description}}
+console={{.Console}}
+
+attach_seed() {
+{{- if .VFAT}}
+	if [ -e "$seedvdi" ]; then
+		VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --medium none 2>/dev/null || true
+		VBoxManage closemedium disk "$seedvdi" --delete 2>/dev/null || rm -f "$seedvdi"
+	fi
+	VBoxManage convertfromraw "$seed" "$seedvdi" --format VDI
+	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --type hdd --medium "$seedvdi"
+{{- else}}
+	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --type dvddrive --medium "$seed"
+{{- end}}
+}
+
+create() {
+	if [ ! -e "$disk" ]; then
+		echo "$0: no system disk $disk; see the top of this script" >&2
+		exit 1
+	fi
+	# The VM exists from here on: should a later step fail, a second run
+	# would take it for a finished one; remove it first with
+	# VBoxManage unregistervm NAME --delete.
+	VBoxManage createvm --name "$name"{{if .Group}} --groups "$group"{{end}} --ostype Debian_64 --register
+	VBoxManage modifyvm "$name" --description "$description" --memory "$memory" --cpus "$cpus" --ioapic on --rtcuseutc on
+	VBoxManage modifyvm "$name" --boot1 disk --boot2 dvd --boot3 none --boot4 none
+{{- if .NATNetwork}}
+	VBoxManage modifyvm "$name" --nic1 natnetwork --nat-network1 "$natnetwork" --nictype1 virtio{{if .HasMAC}} --macaddress1 "$mac"{{end}}
+{{- else}}
+	VBoxManage modifyvm "$name" --nic1 hostonly --hostonlyadapter1 "$hostonly" --nictype1 virtio{{if .HasMAC}} --macaddress1 "$mac"{{end}}
+{{- end}}
+	# Debian's cloud images log to ttyS0: the first boot can be read there.
+	VBoxManage modifyvm "$name" --uart1 0x3F8 4 --uartmode1 file "$console"
+	VBoxManage storagectl "$name" --name IDE --add ide --controller PIIX4 --bootable on
+	VBoxManage storageattach "$name" --storagectl IDE --port 0 --device 0 --type hdd --medium "$disk"
+	attach_seed
+	VBoxManage startvm "$name" --type headless
+	echo "$name: created and booting; its console goes to $console"
+}
+
+attach_existing() {
+	if ! VBoxManage showvminfo "$name" --machinereadable | grep -qx 'storagecontrollername[0-9]*="IDE"'; then
+		VBoxManage storagectl "$name" --name IDE --add ide --controller PIIX4
+	fi
+	attach_seed
+	echo "$name: seed attached; it is used from the next boot: VBoxManage startvm $name --type headless"
+}
+
+eject() {
+{{- if .VFAT}}
+	# An IDE disk cannot be unplugged from a running VM: power it off first.
+	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --medium none
+	VBoxManage closemedium disk "$seedvdi" --delete
+	echo "$name: seed detached and $seedvdi deleted; $seed holds its private keys: keep it safe or delete it"
+{{- else}}
+	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --type dvddrive --medium emptydrive --forceunmount
+	echo "$name: seed ejected; $seed holds its private keys: keep it safe or delete it"
+{{- end}}
+}
+
+case ${1:-attach} in
+attach)
+	if VBoxManage showvminfo "$name" >/dev/null 2>&1; then
+		attach_existing
+	else
+		create
+	fi
+	;;
+eject) eject ;;
+*)
+	echo "usage: $0 [attach|eject]" >&2
+	exit 2
+	;;
+esac
+{{end}}`
