@@ -456,6 +456,20 @@ func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
 		}
 		out = append(out, n)
 	}
+	var noMAC []string
+	for i, n := range out {
+		// An interface other than the default is the operator's choice.
+		if n.MAC == "" && c.Nodes[i].MAC == "" && n.Interface == spec.Defaults.Interface {
+			noMAC = append(noMAC, n.Name)
+		}
+	}
+	if len(noMAC) > 0 {
+		// cloud-init's ifupdown and networkd renderers ignore name
+		// patterns, and Debian names a NIC after its slot, so without a
+		// MAC the configured name must be exactly the guest's.
+		v.warnf("nodes", "%s: no mac, so network-config configures the NIC named %q by name; Debian cloud images name it after its slot (ens3 on QEMU's pc machine, enp1s0 on q35, enp0s3 in VirtualBox): set each node's mac (the attach scripts give the VM that MAC) or network.interface",
+			strings.Join(noMAC, ", "), c.Network.Interface)
+	}
 	if m.Network.Gateway.IsValid() {
 		if other, clash := ips[m.Network.Gateway]; clash {
 			v.errf("network.gateway", "%s is also the address of %s", m.Network.Gateway, other)

@@ -11,7 +11,7 @@ import (
 func base() *spec.Cluster {
 	return &spec.Cluster{
 		Name:    "c",
-		Network: spec.Network{CIDR: "10.0.0.0/24", Gateway: "10.0.0.1"},
+		Network: spec.Network{CIDR: "10.0.0.0/24", Gateway: "10.0.0.1", Interface: "ens3"},
 		Etcd:    spec.Etcd{Version: "3.6.16", Release: spec.Release{Path: "x.tar.gz", SHA256: strings.Repeat("a", 64)}},
 		Nodes:   []spec.Node{{Name: "n1", IP: "10.0.0.11"}, {Name: "n2", IP: "10.0.0.12"}, {Name: "n3", IP: "10.0.0.13"}},
 	}
@@ -55,6 +55,7 @@ func TestValidateRules(t *testing.T) {
 		{"auto tls", func(c *spec.Cluster) { c.Etcd.ExtraFlags = map[string]spec.Scalar{"auto-tls": {Text: "true"}} }, `error: etcd.extraFlags.auto-tls: --auto-tls makes etcd use self-signed`},
 		{"election max", func(c *spec.Cluster) { c.Etcd.ElectionTimeoutMs = 60000 }, `error: etcd.electionTimeoutMs: 60000 is above etcd's maximum of 50000`},
 		{"interface", func(c *spec.Cluster) { c.Nodes[0].Interface = "eth0; reboot" }, `error: nodes[0].interface: "eth0; reboot" is not a Linux interface name`},
+		{"no mac, default interface", func(c *spec.Cluster) { c.Network.Interface = "" }, `warning: nodes: n1, n2, n3: no mac, so network-config configures the NIC named "eth0"`},
 		{"domain", func(c *spec.Cluster) { c.Domain = "Example.COM" }, `error: domain: "Example.COM" is not a DNS name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

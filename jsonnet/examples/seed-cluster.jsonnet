@@ -23,5 +23,11 @@ etcdimg.cluster({
     extraClientPorts: [4001],
     limitNOFILE: 40000,
   },
-  nodes: etcdimg.nodes('k8s', ['192.168.0.147', '192.168.0.148', '192.168.0.149']),
+  // MACs pin each NIC (network-config matches them); give the VMs these MACs
+  // (the scripts of `etcdimg attach` do).
+  nodes: [
+    etcdimg.node('k8s01', '192.168.0.147', mac='52:54:00:00:01:47'),
+    etcdimg.node('k8s02', '192.168.0.148', mac='52:54:00:00:01:48'),
+    etcdimg.node('k8s03', '192.168.0.149', mac='52:54:00:00:01:49'),
+  ],
 })
