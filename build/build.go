@@ -37,6 +37,12 @@ import (
 // and a typo in -o cannot clobber someone else's files.
 const MarkerFile = ".etcdimg-output"
 
+// Seed formats.
+const (
+	FormatISO  = "iso"
+	FormatVFAT = "vfat"
+)
+
 // ErrSpec wraps every failure caused by the spec or its inputs (exit 1).
 var ErrSpec = errors.New("spec error")
 
@@ -104,6 +110,9 @@ type Options struct {
 	Epoch time.Time
 	// NoISO writes only the cloud-init files.
 	NoISO bool
+	// Format of the seed images: FormatISO (default) or FormatVFAT, for
+	// hypervisors that attach a disk rather than a CD.
+	Format string
 	// Parallel bounds concurrent node builds; 0 means GOMAXPROCS.
 	Parallel int
 	// OnNode, when set, is called (from one goroutine at a time) as each
@@ -118,8 +127,9 @@ type Options struct {
 type NodeResult struct {
 	Name     string
 	Dir      string // folder with user-data, meta-data, network-config
-	ISO      string // empty with NoISO
+	ISO      string // the seed image (an ISO, or a FAT image with FormatVFAT); empty with NoISO
 	ISOSize  int64
+	Format   string
 	Duration time.Duration
 }
 
@@ -161,6 +171,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 		rel = *r
 		res.Release = r
+	}
+	if o.Format != "" && o.Format != FormatISO && o.Format != FormatVFAT {
+		res.Report.Errorf("", "unknown seed format %q: use %s or %s", o.Format, FormatISO, FormatVFAT)
+		return res, nil
 	}
 	if err := checkOutDir(o.OutDir, o.Force); err != nil {
 		res.Report.Errorf("", "%v", err)
@@ -400,10 +414,21 @@ func buildNode(c *model.Cluster, n model.Node, rel *release.Release, tarball str
 	for i, f := range seed {
 		files[i] = images.File{Path: f.Path, Mode: f.Mode, Data: f.Data, SourcePath: f.SourcePath}
 	}
+	iopts := images.Options{VolumeID: "cidata", ModTime: o.Epoch, Publisher: "etcdimg", Application: "etcdimg seed for " + n.Name}
+	res.Format = o.Format
+	if res.Format == "" {
+		res.Format = FormatISO
+	}
+	write := images.WriteFile
 	res.ISO = filepath.Join(o.OutDir, n.Name+".iso")
-	if err := images.WriteFile(res.ISO, files, images.Options{
-		VolumeID: "cidata", ModTime: o.Epoch, Publisher: "etcdimg", Application: "etcdimg seed for " + n.Name,
-	}); err != nil {
+	if res.Format == FormatVFAT {
+		// FAT keeps 11 upper-case characters of a label; NoCloud and
+		// /dev/disk/by-label accept "cidata" as written.
+		iopts.Publisher, iopts.Application = "", ""
+		write = images.WriteVFAT
+		res.ISO = filepath.Join(o.OutDir, n.Name+".img")
+	}
+	if err := write(res.ISO, files, iopts); err != nil {
 		return res, fmt.Errorf("%s: %w", n.Name, err)
 	}
 	if st, err := os.Stat(res.ISO); err == nil {
@@ -484,6 +509,7 @@ type ClusterNode struct {
 	PeerURLs   []string `json:"peerURLs"`
 	InstanceID string   `json:"instanceID"`
 	ISO        string   `json:"iso,omitempty"`
+	VFAT       string   `json:"vfat,omitempty"`
 }
 
 type EtcdctlJSON struct {
@@ -504,8 +530,17 @@ func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.Cert
 			Name: n.Name, FQDN: n.FQDN, IP: n.IP.String(), MAC: n.MAC,
 			ClientURLs: c.AdvertiseClientURLs(n), PeerURLs: []string{c.PeerURL(n)}, InstanceID: c.InstanceID(n),
 		}
-		if r, ok := built[n.Name]; ok && r.ISO != "" {
-			cn.ISO = filepath.Base(r.ISO)
+		// Seeds of nodes not built this time (--node) are listed when a
+		// previous build left them.
+		for _, f := range []struct {
+			field *string
+			ext   string
+		}{{&cn.ISO, ".iso"}, {&cn.VFAT, ".img"}} {
+			if r, ok := built[n.Name]; ok && r.ISO != "" && strings.HasSuffix(r.ISO, f.ext) {
+				*f.field = filepath.Base(r.ISO)
+			} else if _, err := os.Stat(filepath.Join(dir, n.Name+f.ext)); err == nil {
+				*f.field = n.Name + f.ext
+			}
 		}
 		endpoints = append(endpoints, cn.ClientURLs[0])
 		cj.Nodes = append(cj.Nodes, cn)

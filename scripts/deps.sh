@@ -12,6 +12,12 @@ declare -A pkg=(
 	[blkid]=util-linux
 	[systemd-analyze]=systemd
 	[shellcheck]=shellcheck
+	[fsck.fat]=dosfstools
+	[mdir]=mtools
+	[virt-install]=virtinst
+	[virsh]=libvirt-clients
+	[virt-xml-validate]=libvirt-clients
+	[xmllint]=libxml2-utils
 )
 missing=()
 for tool in "${!pkg[@]}"; do
@@ -25,4 +31,4 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$sudo apt-get install -y -qq "${missing[@]}"

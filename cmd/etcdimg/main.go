@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/etcdimg/etcdimg/attach"
 	"github.com/etcdimg/etcdimg/build"
 	"github.com/etcdimg/etcdimg/generator"
 	"github.com/etcdimg/etcdimg/jsonnet"
@@ -46,6 +47,7 @@ Usage:
   etcdimg build SPEC -o DIR [flags]    write DIR/<node>.iso and DIR/<node>/{user-data,meta-data,network-config}
   etcdimg render SPEC [-o DIR] [flags] print (or write) the cloud-init files, no ISOs
   etcdimg validate SPEC [flags]        check the spec and report every problem
+  etcdimg attach DIR [flags]           write DIR/<node>.libvirt.sh and DIR/<node>.virtualbox.sh for built seeds
   etcdimg version                      print the version
 
 Examples:
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRender(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "attach":
+		return cmdAttach(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "etcdimg %s\n", version)
 		return exitOK
@@ -143,7 +147,7 @@ func parse(fs *pflag.FlagSet, args []string, stderr io.Writer) (string, int, boo
 		return "", exitUsage, false
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintf(stderr, "etcdimg %s: want exactly one SPEC file, got %d arguments\n", fs.Name(), fs.NArg())
+		fmt.Fprintf(stderr, "etcdimg %s: want exactly one argument, got %d\n", fs.Name(), fs.NArg())
 		fs.Usage()
 		return "", exitUsage, false
 	}
@@ -267,6 +271,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.PKIDir, "pki-dir", "", "PKI folder (default: <cluster>-pki beside the output folder)")
 	fs.BoolVar(&o.Force, "force", false, "write into an existing folder that etcdimg did not create")
 	fs.BoolVarP(&o.NoISO, "no-iso", "", false, "write only the cloud-init files")
+	fs.StringVar(&o.Format, "format", build.FormatISO, "seed format: iso (a CD-ROM) or vfat (a disk image, DIR/<node>.img)")
 	quiet := fs.BoolP("quiet", "q", false, "print nothing but warnings and errors")
 	var jf jsonnetFlags
 	jf.register(fs)
@@ -321,6 +326,37 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if res.PKIDir != "" {
 			fmt.Fprintf(stdout, "PKI in %s (keep it: rebuilds reuse it); etcdctl settings in %s/etcdctl.env\n", res.PKIDir, o.OutDir)
 		}
+	}
+	return exitOK
+}
+
+func cmdAttach(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("attach", "DIR [flags]")
+	var o attach.Options
+	fs.StringVar(&o.Network, "network", attach.DefaultNetwork, "libvirt network the NICs join")
+	fs.StringVar(&o.CDBus, "cd-bus", attach.DefaultCDBus, "libvirt bus of the seed CD-ROM: scsi (q35 + virtio-scsi) or ide (pc); never SATA, which Debian 12's cloud kernel cannot see")
+	fs.IntVar(&o.MemoryMiB, "memory", attach.DefaultMemoryMiB, "MiB of memory per VM")
+	fs.IntVar(&o.VCPUs, "vcpus", attach.DefaultVCPUs, "vCPUs per VM")
+	fs.StringVar(&o.OSInfo, "osinfo", "", "virt-install --osinfo (default debian12, or debian11 where the host does not know debian12)")
+	fs.StringVar(&o.VBoxHostOnly, "vbox-hostonly", attach.DefaultVBoxHostOnly, "VirtualBox host-only network")
+	fs.StringVar(&o.VBoxNATNetwork, "vbox-natnetwork", "", "VirtualBox NAT network instead of host-only (plain NAT gives every VM 10.0.2.15)")
+	dir, code, ok := parse(fs, args, stderr)
+	if !ok {
+		return code
+	}
+	cluster, nodes, err := attach.ReadCluster(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "etcdimg attach: %v\n", err)
+		return exitSpec
+	}
+	o.Cluster = cluster
+	paths, err := attach.Write(dir, nodes, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "etcdimg attach: %v\n", err)
+		return exitSpec
+	}
+	for _, p := range paths {
+		fmt.Fprintln(stdout, p)
 	}
 	return exitOK
 }
