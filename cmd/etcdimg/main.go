@@ -169,37 +169,44 @@ func printReport(w io.Writer, r report.Report) {
 	}
 }
 
-// specExit prints a load/build failure and picks the exit code.
+// specExit prints a failure to evaluate or build the spec (exit 1).
 func specExit(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "etcdimg: %v\n", err)
-	if errors.Is(err, build.ErrSpec) {
-		return exitSpec
-	}
 	return exitSpec
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("validate", "SPEC [flags]")
+// loadSpec parses a command's flags (fs already has the command's own),
+// evaluates and validates the spec and prints the report. ok is false when
+// the command must stop with code.
+func loadSpec(fs *pflag.FlagSet, args []string, stderr io.Writer) (l *build.Loaded, code int, ok bool) {
 	var jf jsonnetFlags
 	jf.register(fs)
 	specPath, code, ok := parse(fs, args, stderr)
 	if !ok {
-		return code
+		return nil, code, false
 	}
 	jo, err := jf.options()
 	if err != nil {
-		fmt.Fprintf(stderr, "etcdimg validate: %v\n", err)
-		return exitUsage
+		fmt.Fprintf(stderr, "etcdimg %s: %v\n", fs.Name(), err)
+		return nil, exitUsage, false
 	}
-	l, err := build.Load(specPath, jo)
+	l, err = build.Load(specPath, jo)
 	if err != nil {
-		return specExit(stderr, err)
+		return nil, specExit(stderr, err), false
 	}
 	printReport(stderr, l.Report)
 	if l.Report.IsFatal() {
-		return exitSpec
+		return nil, exitSpec, false
 	}
-	fmt.Fprintf(stdout, "%s: cluster %q with %d nodes is valid\n", specPath, l.Cluster.Name, len(l.Cluster.Nodes))
+	return l, exitOK, true
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	l, code, ok := loadSpec(newFlagSet("validate", "SPEC [flags]"), args, stderr)
+	if !ok {
+		return code
+	}
+	fmt.Fprintf(stdout, "%s: cluster %q with %d nodes is valid\n", l.SpecPath, l.Cluster.Name, len(l.Cluster.Nodes))
 	return exitOK
 }
 
@@ -207,24 +214,9 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("render", "SPEC [-o DIR] [--node NAME] [flags]")
 	out := fs.StringP("output", "o", "", "write DIR/<node>/{user-data,meta-data,network-config} instead of printing")
 	nodes := fs.StringArray("node", nil, "render only this node (repeatable)")
-	var jf jsonnetFlags
-	jf.register(fs)
-	specPath, code, ok := parse(fs, args, stderr)
+	l, code, ok := loadSpec(fs, args, stderr)
 	if !ok {
 		return code
-	}
-	jo, err := jf.options()
-	if err != nil {
-		fmt.Fprintf(stderr, "etcdimg render: %v\n", err)
-		return exitUsage
-	}
-	l, err := build.Load(specPath, jo)
-	if err != nil {
-		return specExit(stderr, err)
-	}
-	printReport(stderr, l.Report)
-	if l.Report.IsFatal() {
-		return exitSpec
 	}
 	files, err := generator.Render(l.Cluster)
 	if err != nil {
