@@ -1,0 +1,27 @@
+# etcdimg end-to-end tests: real Debian VMs under QEMU boot the seed ISOs.
+# Included by the top-level Makefile (-include e2e/e2e.mk). Needs root and
+# the Debian packages below (installed when missing). The base image is built
+# once into $(ETCDIMG_E2E_CACHE) (default /var/cache/etcdimg-e2e).
+#
+#   make e2e                                  # every scenario (~15 min under TCG)
+#   make e2e E2E_RUN=TestFirstBootTLS         # one scenario
+#   make e2e E2E_RUN=TestHarnessHandMadeSeed  # harness self-test, no product needed
+#
+# Failures print the artifacts folder (serial logs, guest reports, seeds):
+# e2e/artifacts/<scenario>-<time>/ (ETCDIMG_E2E_KEEP=1 keeps it on success too).
+E2E_RUN ?= .
+E2E_TIMEOUT ?= 40m
+E2E_PKGS := qemu-system-x86 qemu-utils debootstrap iproute2 e2fsprogs genisoimage
+
+.PHONY: e2e e2e-deps e2e-base-image
+e2e-deps:
+	@missing=; for p in $(E2E_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "e2e: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+e2e-base-image: e2e-deps
+	bash e2e/base-image.sh bookworm
+
+e2e: e2e-deps build etcd-release
+	ETCDIMG_E2E_BIN=$(CURDIR)/$(BIN) ETCDIMG_E2E_RELEASE=$(CURDIR)/$(RELEASE) \
+	  $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/ -run "$(E2E_RUN)"
