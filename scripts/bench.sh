@@ -20,18 +20,22 @@
 # fsyncs every file it writes, the others leave the writing to the kernel,
 # so only "durable" compares the same amount of work.
 #
-# Knobs (environment): N (5), MIB (60), ROUNDS (7), N_LARGE (50),
+# Knobs (environment): N (5), MIB (60), ROUNDS (11), N_LARGE (50),
 # ROUNDS_LARGE (3), MIB_SMALL (25), RENDER_NODES (100), DROP_CACHES (1 if
 # allowed), BENCH_DIR (out/bench), TOOLS ("etcdimg genisoimage xorriso cp"),
-# ETCDIMG_ALT (another etcdimg binary, measured as "alt" beside the others:
-# how to check that a change to etcdimg pays off on a noisy machine), QUICK
-# (set: only the first table, no targets).
+# ETCDIMG_ALT (other etcdimg binaries, space separated, each measured as
+# "alt-<file name>" beside the others: how to check that a change to etcdimg
+# pays off on a noisy machine), QUICK (set: only the first table, no targets).
+#
+# The per-node loops are single-quoted bash -c scripts on purpose: their
+# arguments arrive as $1..$3, so no path is ever re-parsed by a shell.
+# shellcheck disable=SC2016
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${N:-5}
 MIB=${MIB:-60}
-ROUNDS=${ROUNDS:-7}
+ROUNDS=${ROUNDS:-11}
 N_LARGE=${N_LARGE:-50}
 ROUNDS_LARGE=${ROUNDS_LARGE:-3}
 MIB_SMALL=${MIB_SMALL:-25}
@@ -168,8 +172,8 @@ measure() {
 		/usr/bin/time -f '%e %U %S %M' -o "$tf" "$ETCDIMG" build "$case/spec.jsonnet" --ext-str sha="$(cat "$case/sha")" \
 			-o "$dst/out" --pki-dir "$case/pki" -q 2>>"$LOG"
 		;;
-	alt)
-		/usr/bin/time -f '%e %U %S %M' -o "$tf" "$ETCDIMG_ALT" build "$case/spec.jsonnet" --ext-str sha="$(cat "$case/sha")" \
+	alt-*)
+		/usr/bin/time -f '%e %U %S %M' -o "$tf" "${ALT[${tool#alt-}]}" build "$case/spec.jsonnet" --ext-str sha="$(cat "$case/sha")" \
 			-o "$dst/out" --pki-dir "$case/pki" -q 2>>"$LOG"
 		;;
 	genisoimage)
@@ -205,10 +209,11 @@ prepare() {
 	write_spec "$case/spec.jsonnet" "$n" "$rel"
 	log "warm-up: etcdimg build of $n nodes with a $mib MiB release (makes the PKI)"
 	"$ETCDIMG" build "$case/spec.jsonnet" --ext-str sha="$sha" -o "$case/seeds" --pki-dir "$case/pki" -q 2>>"$LOG"
-	if [[ -n ${ETCDIMG_ALT:-} ]]; then # its warm-up: whatever it caches, it caches now
-		"$ETCDIMG_ALT" build "$case/spec.jsonnet" --ext-str sha="$sha" -o "$case/alt" --pki-dir "$case/pki" -q 2>>"$LOG"
+	local alt
+	for alt in "${ALT[@]}"; do # their warm-up: whatever they cache, they cache now
+		"$alt" build "$case/spec.jsonnet" --ext-str sha="$sha" -o "$case/alt" --pki-dir "$case/pki" -q 2>>"$LOG"
 		rm -rf "$case/alt"
-	fi
+	done
 	local iso node nodes=()
 	for iso in "$case"/seeds/*.iso; do
 		node=$(basename "$iso" .iso)
@@ -260,7 +265,7 @@ table() {
 	}
 	END {
 		printf "N=%d nodes x %d MiB release, %d round(s)\n", n, mib, length(rounds)
-		printf "%-12s %9s %9s %9s %9s %11s %9s %9s\n", "tool", "wall s", "durable s", "cpu s", "rss MiB", "wall/cp", "dur./cp", "cpu/cp"
+		printf "%-18s %9s %9s %9s %9s %11s %9s %9s\n", "tool", "wall s", "durable s", "cpu s", "rss MiB", "wall/cp", "dur./cp", "cpu/cp"
 		for (t = 1; t <= nt; t++) {
 			tool = names[t]
 			w = d = c = m = rw = rd = rc = ""
@@ -273,7 +278,7 @@ table() {
 					if (cpu["cp", r] > 0) rc = rc " " cpu[tool, r] / cpu["cp", r]
 				}
 			}
-			printf "%-12s %9.2f %9.2f %9.2f %9.1f %11s %9s %9s\n", tool, median(w), median(d), median(c), median(m) / 1024,
+			printf "%-18s %9.2f %9.2f %9.2f %9.1f %11s %9s %9s\n", tool, median(w), median(d), median(c), median(m) / 1024,
 				rw == "" ? "-" : sprintf("%.2f", median(rw)), rd == "" ? "-" : sprintf("%.2f", median(rd)),
 				rc == "" ? "-" : sprintf("%.1f", median(rc))
 		}
@@ -328,9 +333,11 @@ machine() {
 RESULTS=$WORK/results-$(date -u +%Y%m%dT%H%M%SZ).txt
 : >"$RESULTS"
 read -r -a tools <<<"$TOOLS"
-if [[ -n ${ETCDIMG_ALT:-} ]]; then
-	tools+=(alt)
-fi
+declare -A ALT=()
+for alt in ${ETCDIMG_ALT:-}; do
+	ALT[$(basename "$alt")]=$alt
+	tools+=("alt-$(basename "$alt")")
+done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu_before=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
 start=$(date +%s)
@@ -394,6 +401,9 @@ cpu_after=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 +
 	verdict() { awk -v v="$1" -v l="$2" 'BEGIN {print (v + 0 <= l + 0 && v != "nan") ? "met" : "MISSED"}'; }
 	printf '  N=%d x %d MiB within %.1fx cp:  wall %.2fx (%s), durable %.2fx (%s)\n' "$N" "$MIB" "$RATIO_LIMIT" \
 		"$ratio_wall" "$(verdict "$ratio_wall" "$RATIO_LIMIT")" "$ratio_dur" "$(verdict "$ratio_dur" "$RATIO_LIMIT")"
+	for alt in "${!ALT[@]}"; do
+		printf '    alt-%s:  wall %.2fx, durable %.2fx\n' "$alt" "$(value "alt-$alt" "$N" "$MIB" ratio_wall)" "$(value "alt-$alt" "$N" "$MIB" ratio_dur)"
+	done
 	for c in "$N $MIB" "$N_LARGE $MIB" "$N $MIB_SMALL"; do
 		read -r cn cm <<<"$c"
 		rss=$(value etcdimg "$cn" "$cm" rss)
