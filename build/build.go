@@ -493,9 +493,13 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 // ClusterJSON is DIR/cluster.json: what was built, for tools that attach
 // the ISOs or talk to the cluster.
 type ClusterJSON struct {
-	Name    string        `json:"name"`
-	TLS     bool          `json:"tls"`
-	Version string        `json:"etcdVersion"`
+	Name    string `json:"name"`
+	TLS     bool   `json:"tls"`
+	Version string `json:"etcdVersion"`
+	Runtime string `json:"runtime"`
+	// The etcd user's ids, which every file etcd owns on the nodes carries.
+	UID     int           `json:"uid"`
+	GID     int           `json:"gid"`
 	Nodes   []ClusterNode `json:"nodes"`
 	Etcdctl *EtcdctlJSON  `json:"etcdctl,omitempty"`
 }
@@ -519,7 +523,8 @@ type EtcdctlJSON struct {
 }
 
 func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.CertKey) error {
-	cj := ClusterJSON{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version}
+	cj := ClusterJSON{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version, Runtime: c.Etcd.Runtime,
+		UID: c.Etcd.User.UID, GID: c.Etcd.User.GID}
 	built := map[string]NodeResult{}
 	for _, r := range res.Nodes {
 		built[r.Name] = r
