@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/etcdimg/etcdimg/internal/etcdtest"
 )
 
 func TestMinors(t *testing.T) {
@@ -300,10 +302,7 @@ func TestCheckValue(t *testing.T) {
 // TestHelpText compares the table with what a real etcd binary documents.
 // It needs one: ETCDFLAGS_ETCD=/path/to/etcd go test ./internal/etcdflags
 func TestHelpText(t *testing.T) {
-	bin := os.Getenv("ETCDFLAGS_ETCD")
-	if bin == "" {
-		t.Skip("set ETCDFLAGS_ETCD to an etcd binary to compare with its --help")
-	}
+	bin := etcdBinary(t)
 	ver, err := exec.Command(bin, "--version").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -339,10 +338,7 @@ func TestHelpText(t *testing.T) {
 // before acting on --version, so "--flag=value --version" exits 0 exactly
 // when etcd accepts the flag and the value.
 func TestAgainstBinary(t *testing.T) {
-	bin := os.Getenv("ETCDFLAGS_ETCD")
-	if bin == "" {
-		t.Skip("set ETCDFLAGS_ETCD to an etcd binary to check the table against it")
-	}
+	bin := etcdBinary(t)
 	out, err := exec.Command(bin, "--version").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -391,4 +387,16 @@ func TestAgainstBinary(t *testing.T) {
 			t.Errorf("etcd %s accepts --%s=%s, CheckValue does not", minor, n, bad)
 		}
 	}
+}
+
+// etcdBinary is ETCDFLAGS_ETCD, or the etcd of the release tarball the
+// other real-etcd tests use (ETCDIMG_RELEASE, set by make test).
+func etcdBinary(t *testing.T) string {
+	if bin := os.Getenv("ETCDFLAGS_ETCD"); bin != "" {
+		return bin
+	}
+	if os.Getenv(etcdtest.EnvRelease) == "" {
+		t.Skip("set ETCDFLAGS_ETCD to an etcd binary, or ETCDIMG_RELEASE to a release tarball")
+	}
+	return etcdtest.Extract(t, etcdtest.Release(t)).Etcd
 }
