@@ -74,7 +74,9 @@ func opts(t *testing.T, spec, out string) build.Options {
 		Jsonnet: jsonnet.Options{ExtStr: map[string]string{"release": rel, "sha": sha}},
 		OutDir:  out,
 		PKIDir:  filepath.Join(filepath.Dir(out), "pki"),
-		Epoch:   time.Unix(1700000000, 0),
+		// Layout stamps of releases stay inside the test.
+		CacheDir: filepath.Join(filepath.Dir(out), "cache"),
+		Epoch:    time.Unix(1700000000, 0),
 	}
 }
 

@@ -131,10 +131,11 @@ func testSeedsFormRealCluster(t *testing.T, patch string, tls bool) {
 	sum := sha256.Sum256(b)
 	root := t.TempDir()
 	o := build.Options{
-		Spec:    writeSpec(t, `std.mergePatch({etcd: {heartbeatIntervalMs: 100, electionTimeoutMs: 1000}}, `+patch+`)`),
-		Jsonnet: jsonnet.Options{ExtStr: map[string]string{"release": rel, "sha": hex.EncodeToString(sum[:])}},
-		OutDir:  filepath.Join(root, "out"),
-		PKIDir:  filepath.Join(root, "pki"),
+		Spec:     writeSpec(t, `std.mergePatch({etcd: {heartbeatIntervalMs: 100, electionTimeoutMs: 1000}}, `+patch+`)`),
+		Jsonnet:  jsonnet.Options{ExtStr: map[string]string{"release": rel, "sha": hex.EncodeToString(sum[:])}},
+		OutDir:   filepath.Join(root, "out"),
+		PKIDir:   filepath.Join(root, "pki"),
+		CacheDir: filepath.Join(root, "cache"),
 	}
 	res, err := build.Build(context.Background(), o)
 	if err != nil || res.Report.IsFatal() {

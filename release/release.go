@@ -50,6 +50,16 @@ func FileName(version string) string {
 // etcd, etcdctl and etcdutl as executable regular files in the top folder
 // "etcd-v<version>-linux-amd64". version may carry a leading "v".
 func Open(path, version, wantSHA256 string) (*Release, error) {
+	return OpenCached(path, version, wantSHA256, "")
+}
+
+// OpenCached is Open that remembers in cacheDir which (sha256, version)
+// pairs passed the layout check. That check decompresses the whole archive,
+// most of a rebuild's time, and a tarball with the sha256 of one that passed
+// holds the same bytes, so the same layout. The sha256 itself is computed
+// every time. An empty cacheDir, or one that cannot be written, only means
+// the check runs again.
+func OpenCached(path, version, wantSHA256, cacheDir string) (*Release, error) {
 	want, err := normalizeSHA256(wantSHA256)
 	if err != nil {
 		return nil, fmt.Errorf("release %s: %w", path, err)
@@ -85,8 +95,17 @@ func Open(path, version, wantSHA256 string) (*Release, error) {
 	}
 
 	dir := DirName(version)
-	if err := checkLayout(abs, version); err != nil {
-		return nil, fmt.Errorf("release %s: %w", path, err)
+	stamp := ""
+	if cacheDir != "" {
+		stamp = filepath.Join(cacheDir, "layout-checked", want+"-"+dir)
+	}
+	if _, err := os.Stat(stamp); stamp == "" || err != nil {
+		if err := checkLayout(abs, version); err != nil {
+			return nil, fmt.Errorf("release %s: %w", path, err)
+		}
+		if stamp != "" && os.MkdirAll(filepath.Dir(stamp), 0o755) == nil {
+			_ = os.WriteFile(stamp, nil, 0o644) // best effort: a missing stamp only costs time
+		}
 	}
 	return &Release{
 		Version: version,

@@ -233,15 +233,21 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "etcdimg render: --node %s: not in the spec\n", strings.Join(unknown, ", "))
 		return exitSpec
 	}
+	if *out != "" {
+		var sel []generator.NodeFiles
+		for _, nf := range files {
+			if len(*nodes) == 0 || contains(*nodes, nf.Node.Name) {
+				sel = append(sel, nf)
+			}
+		}
+		if err := build.WriteAllNodeFiles(*out, sel); err != nil {
+			fmt.Fprintf(stderr, "etcdimg render: %v\n", err)
+			return exitSpec
+		}
+		return exitOK
+	}
 	for _, nf := range files {
 		if len(*nodes) > 0 && !contains(*nodes, nf.Node.Name) {
-			continue
-		}
-		if *out != "" {
-			if err := build.WriteNodeFiles(*out+"/"+nf.Node.Name, nf); err != nil {
-				fmt.Fprintf(stderr, "etcdimg render: %v\n", err)
-				return exitSpec
-			}
 			continue
 		}
 		for _, f := range []struct {
