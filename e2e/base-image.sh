@@ -2,7 +2,9 @@
 # e2e/base-image.sh RELEASE [CACHE_DIR]
 #
 # Builds (once) the Debian base image the etcdimg e2e harness boots, and prints
-# the directory holding it:  CACHE_DIR/<release>-<recipe hash>/{rootfs.img,vmlinuz,initrd.img}
+# the directory holding it:  CACHE_DIR/<release>-<recipe hash>/{rootfs.img,vmlinuz,initrd.img,info}
+# RELEASE is bookworm (Debian 12, cloud-init 22.4) or trixie (Debian 13,
+# cloud-init 25.1): the two releases a seed must work on.
 #
 # The recipe hash covers this script and everything in e2e/base/, so changing
 # the recipe builds a new image. The build happens in a temp dir beside the
@@ -22,9 +24,17 @@ mirror=${ETCDIMG_E2E_MIRROR:-http://deb.debian.org/debian}
 size=${ETCDIMG_E2E_IMAGE_SIZE:-3G}
 here=$(cd "$(dirname "$0")" && pwd)
 
-# Packages of the image. minbase + what a Debian cloud image has that matters
-# here. locales: en_US.UTF-8 is pre-generated (else cloud-init's locale module
-# spends ~20 s generating it on first boot).
+case "$release" in
+bookworm | trixie) ;;
+*) echo "base-image: release $release: only bookworm and trixie are known" >&2; exit 2 ;;
+esac
+
+# Packages of the image, the same on both releases so a difference between
+# them is cloud-init's and the kernel's, not the recipe's. minbase + what a
+# Debian cloud image has that matters here. ifupdown: cloud-init picks its eni
+# renderer on both (trixie's cloud images use netplan + networkd, but the seed's
+# network-config is v2 either way). locales: en_US.UTF-8 is pre-generated
+# (else cloud-init's locale module spends ~20 s generating it on first boot).
 packages=(
 	systemd-sysv udev dbus kmod procps iproute2 iputils-ping netbase ifupdown
 	locales cloud-init cloud-guest-utils sudo linux-image-cloud-amd64
@@ -59,7 +69,7 @@ tmp=$(mktemp -d "$cache/.build-$release-$hash.XXXXXX")
 root="$tmp/root"
 cleanup() {
 	for m in proc sys dev/pts dev; do umount -l "$root/$m" 2>/dev/null || true; done
-	rm -rf "$tmp"
+	rm -rf --one-file-system "$tmp"
 }
 trap cleanup EXIT
 
@@ -117,6 +127,19 @@ in_root systemctl enable etcdimg-e2e-report.service >/dev/null 2>&1
 
 # kernel + initrd for direct kernel boot
 kver=$(ls "$root/lib/modules" | sort -V | tail -n1)
+# How the harness attaches a seed ISO: bookworm's cloud kernel has only the
+# PIIX IDE driver (machine pc), trixie's also AHCI; prefer IDE on both so the
+# machine is the same, and fall back to AHCI (machine q35) if IDE goes away.
+kconf="$root/boot/config-$kver"
+if grep -qE '^CONFIG_ATA_PIIX=[ym]' "$kconf"; then
+	cdrom=ide
+elif grep -qE '^CONFIG_SATA_AHCI=[ym]' "$kconf"; then
+	cdrom=ahci
+else
+	log "kernel $kver has neither ATA_PIIX nor SATA_AHCI: no way to read a seed CD"
+	exit 1
+fi
+cloudinit=$(in_root dpkg-query -W -f='${Version}' cloud-init)
 [ -f "$root/boot/initrd.img-$kver" ] || in_root update-initramfs -c -k "$kver"
 mkdir -p "$tmp/out"
 cp "$root/boot/vmlinuz-$kver" "$tmp/out/vmlinuz"
@@ -129,12 +152,14 @@ for m in proc sys dev/pts dev; do umount -l "$root/$m" 2>/dev/null || true; done
 
 log "mkfs.ext4 -d ($size)"
 mkfs.ext4 -q -L rootfs -d "$root" "$tmp/out/rootfs.img" "$size"
-printf 'release=%s\nkernel=%s\nhash=%s\nmirror=%s\nbuilt=%s\nseconds=%s\n' \
-	"$release" "$kver" "$hash" "$mirror" "$(date -u +%FT%TZ)" "$(( $(date +%s) - start ))" >"$tmp/out/info"
+printf 'release=%s\nkernel=%s\ncdrom=%s\ncloud_init=%s\nhash=%s\nmirror=%s\nbuilt=%s\nseconds=%s\n' \
+	"$release" "$kver" "$cdrom" "$cloudinit" "$hash" "$mirror" "$(date -u +%FT%TZ)" "$(( $(date +%s) - start ))" >"$tmp/out/info"
 touch "$tmp/out/.complete"
 rm -rf "$final"
 mv "$tmp/out" "$final"
-# drop images of older recipes not used for a week
-find "$cache" -mindepth 1 -maxdepth 1 -name "$release-*" ! -name "$release-$hash" -mtime +7 -exec rm -rf {} + 2>/dev/null || true
+# drop images of older recipes not used for a week. The name is matched to the
+# hash's 12 characters: scripts/trixie-root.sh keeps trixie-root-<hash> roots
+# in the same cache, and "$release-*" would take those too.
+find "$cache" -mindepth 1 -maxdepth 1 -name "$release-????????????" ! -name "$release-$hash" -mtime +7 -exec rm -rf {} + 2>/dev/null || true
 log "built $final in $(( $(date +%s) - start )) s"
 echo "$final"

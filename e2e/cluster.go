@@ -55,6 +55,16 @@ type NodeInfo struct {
 	ClientURLs []string `json:"clientURLs"`
 	PeerURLs   []string `json:"peerURLs"`
 	ISO        string   `json:"iso"`
+	VFAT       string   `json:"vfat"` // instead of iso with --format vfat
+}
+
+// Seed is the node's seed image and its format: the FAT image when
+// cluster.json lists one, else the ISO.
+func (n NodeInfo) Seed() (path, format string) {
+	if n.VFAT != "" {
+		return n.VFAT, FormatVFAT
+	}
+	return n.ISO, FormatISO
 }
 
 // Addr is the node's IP without a prefix length.
@@ -123,7 +133,7 @@ func LoadClusterInfo(dir string) (*ClusterInfo, error) {
 		case n.Endpoint() == "":
 			return nil, fmt.Errorf("cluster.json: node %s: no usable client URL in %v", n.Name, n.ClientURLs)
 		}
-		if n.ISO == "" {
+		if n.ISO == "" && n.VFAT == "" {
 			c.Nodes[i].ISO = n.Name + ".iso"
 		}
 		if n.MAC == "" {
@@ -331,7 +341,10 @@ var interrupted atomic.Bool
 // Scenario is a running e2e cluster.
 type Scenario struct {
 	T       *testing.T
-	Name    string
+	Name    string // spec and release: artifacts go to e2e/artifacts/<Name>-<time>
+	Release string // Debian release the VMs boot
+	Format  string // seed format asked of etcdimg build
+	Base    BaseImage
 	Work    string // temp dir: seeds, overlays, logs
 	SeedDir string // etcdimg build -o
 	Info    *ClusterInfo
@@ -353,9 +366,17 @@ func (s *Scenario) Phase(name string, d time.Duration) {
 	s.T.Log(line)
 }
 
-// NewScenario builds the seeds of testdata/e2e/<spec>.jsonnet with
-// bin/etcdimg and prepares (does not start) one VM per node.
-func NewScenario(t *testing.T, spec string) *Scenario {
+// NewScenario builds the seed ISOs of testdata/e2e/<spec>.jsonnet with
+// bin/etcdimg and prepares (does not start) one VM per node, booting the
+// base image of a Debian release.
+func NewScenario(t *testing.T, release, spec string) *Scenario {
+	t.Helper()
+	return NewScenarioFormat(t, release, spec, FormatISO)
+}
+
+// NewScenarioFormat is NewScenario with the seeds built as format
+// (`etcdimg build --format`) and attached to the VMs as such.
+func NewScenarioFormat(t *testing.T, release, spec, format string) *Scenario {
 	t.Helper()
 	requireHost(t)
 	root := repoRoot(t)
@@ -365,13 +386,17 @@ func NewScenario(t *testing.T, spec string) *Scenario {
 	}
 	relInfo := GetRelease(t)
 	bin := EtcdimgBin(t)
-	base := GetBaseImage(t)
-	s := newBareScenario(t, spec)
-	s.Rel = relInfo
+	base := GetBaseImage(t, release)
+	s := newBareScenario(t, spec+"-"+release)
+	s.Rel, s.Release, s.Format, s.Base = relInfo, release, format, base
 
 	start := time.Now()
-	cmd := exec.Command(bin, "build", specPath, "-o", s.SeedDir, "--etcd-release", relInfo.Tarball,
-		"--pki-dir", filepath.Join(s.Work, "pki"), "--ext-str", "etcd_sha256="+relInfo.TarballSHA256)
+	args := []string{"build", specPath, "-o", s.SeedDir, "--etcd-release", relInfo.Tarball,
+		"--pki-dir", filepath.Join(s.Work, "pki"), "--ext-str", "etcd_sha256=" + relInfo.TarballSHA256}
+	if format != FormatISO {
+		args = append(args, "--format", format)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "ETCDIMG_RELEASE="+relInfo.Tarball)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
@@ -379,7 +404,7 @@ func NewScenario(t *testing.T, spec string) *Scenario {
 	if err != nil {
 		t.Fatalf("etcdimg build %s: %v\n%s", specPath, err, tail(string(out), 40))
 	}
-	s.Phase("iso-build", time.Since(start))
+	s.Phase(format+"-build", time.Since(start))
 	if s.Info, err = LoadClusterInfo(s.SeedDir); err != nil {
 		t.Fatal(err)
 	}
@@ -388,16 +413,21 @@ func NewScenario(t *testing.T, spec string) *Scenario {
 		t.Fatal(err)
 	}
 	s.Net = NewNet(t, hostIP)
-	t.Logf("cluster %q: %d nodes, tls=%v, netns %s, host %s", s.Info.Name, len(s.Info.Nodes), s.Info.TLS, s.Net.NS, hostIP)
+	t.Logf("cluster %q: %d nodes, tls=%v, %s seeds, Debian %s (kernel %s, cloud-init %s), netns %s, host %s",
+		s.Info.Name, len(s.Info.Nodes), s.Info.TLS, format, release, base.Info["kernel"], base.Info["cloud_init"], s.Net.NS, hostIP)
 	for _, w := range s.Info.Warnings {
 		t.Log("warning: " + w)
 	}
 	for _, n := range s.Info.Nodes {
-		iso := s.Info.path(n.ISO)
-		if _, err := os.Stat(iso); err != nil {
-			t.Fatalf("node %s: seed ISO: %v", n.Name, err)
+		seed, got := n.Seed()
+		if got != format {
+			t.Fatalf("node %s: check cluster-json-seed: cluster.json lists a %s seed (iso %q, vfat %q), built with --format %s", n.Name, got, n.ISO, n.VFAT, format)
 		}
-		s.VMs = append(s.VMs, NewVM(t, s.Net, base, filepath.Join(s.Work, "vms"), n.Name, n.MAC, iso))
+		seed = s.Info.path(seed)
+		if _, err := os.Stat(seed); err != nil {
+			t.Fatalf("node %s: seed %s: %v", n.Name, format, err)
+		}
+		s.VMs = append(s.VMs, NewVM(t, s.Net, base, filepath.Join(s.Work, "vms"), n.Name, n.MAC, seed, format))
 	}
 	return s
 }

@@ -1,11 +1,14 @@
-# etcdimg end-to-end tests: real Debian VMs under QEMU boot the seed ISOs.
+# etcdimg end-to-end tests: real Debian VMs under QEMU boot the seeds.
 # Included by the top-level Makefile (-include e2e/e2e.mk). Needs root and
-# the Debian packages below (installed when missing). The base image is built
-# once into $(ETCDIMG_E2E_CACHE) (default /var/cache/etcdimg-e2e).
+# the Debian packages below (installed when missing). One base image per
+# Debian release (bookworm, trixie) is built once into $(ETCDIMG_E2E_CACHE)
+# (default /var/cache/etcdimg-e2e).
 #
-#   make e2e                                  # every scenario (~15 min under TCG)
-#   make e2e E2E_RUN=TestFirstBootTLS         # one scenario
-#   make e2e E2E_RUN=TestHarnessHandMadeSeed  # harness self-test, no product needed
+#   make e2e                                   # every scenario (~25 min under TCG)
+#   make e2e E2E_RUN=TestFirstBootTLS          # one scenario, on its releases
+#   make e2e E2E_RUN=TestFirstBootTLS/trixie   # one scenario on one release
+#   make e2e ETCDIMG_E2E_RELEASES=trixie       # every scenario on trixie only
+#   make e2e E2E_RUN=TestHarnessHandMadeSeed   # harness self-test, no product needed
 #
 # Failures print the artifacts folder (serial logs, guest reports, seeds):
 # e2e/artifacts/<scenario>-<time>/ (ETCDIMG_E2E_KEEP=1 keeps it on success too).
@@ -19,8 +22,9 @@ e2e-deps:
 	if [ -n "$$missing" ]; then echo "e2e: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
+E2E_DEBIAN_RELEASES ?= bookworm trixie
 e2e-base-image: e2e-deps
-	bash e2e/base-image.sh bookworm
+	for r in $(E2E_DEBIAN_RELEASES); do bash e2e/base-image.sh $$r || exit 1; done
 
 e2e: e2e-deps build etcd-release
 	ETCDIMG_E2E_BIN=$(CURDIR)/$(BIN) ETCDIMG_E2E_RELEASE=$(CURDIR)/$(RELEASE) \

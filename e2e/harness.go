@@ -136,41 +136,101 @@ func requireHost(t testing.TB) {
 }
 
 // ---------------------------------------------------------------------------
+// Debian releases
+
+// The Debian releases a seed must work on: each has its own cloud-init
+// (22.4 / 25.1) and kernel, and so its own base image.
+const (
+	Bookworm = "bookworm"
+	Trixie   = "trixie"
+)
+
+// Releases is what a scenario runs on: ETCDIMG_E2E_RELEASES (space or comma
+// separated) when set, for every scenario alike, else the scenario's own
+// defaults, which keep the default run's time in bounds.
+func Releases(defaults ...string) []string {
+	if v := os.Getenv("ETCDIMG_E2E_RELEASES"); strings.TrimSpace(v) != "" {
+		return strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' })
+	}
+	return defaults
+}
+
+// ForReleases runs fn as one subtest per release (TestX/bookworm,
+// TestX/trixie), so -run can pick a release and each logs its own timings.
+func ForReleases(t *testing.T, defaults []string, fn func(t *testing.T, release string)) {
+	for _, r := range Releases(defaults...) {
+		t.Run(r, func(t *testing.T) { fn(t, r) })
+	}
+}
+
+// ---------------------------------------------------------------------------
 // base image
 
 // BaseImage is the cached Debian root the VMs boot.
 type BaseImage struct {
+	Release                     string
 	Dir, Rootfs, Kernel, Initrd string
+	Info                        map[string]string // base-image.sh's info file
+}
+
+// CDROM is how the kernel reads a seed ISO: "ide" (machine pc) or "ahci"
+// (machine q35).
+func (b BaseImage) CDROM() string {
+	if b.Info["cdrom"] == "ahci" {
+		return "ahci"
+	}
+	return "ide"
+}
+
+type baseEntry struct {
+	once sync.Once
+	img  BaseImage
+	err  error
 }
 
 var (
-	baseOnce sync.Once
-	baseImg  BaseImage
-	baseErr  error
+	basesMu sync.Mutex
+	bases   = map[string]*baseEntry{}
 )
 
-// GetBaseImage builds (first time) or finds the cached base image.
-func GetBaseImage(t testing.TB) BaseImage {
+// GetBaseImage builds (first time) or finds the cached base image of a release.
+func GetBaseImage(t testing.TB, release string) BaseImage {
 	t.Helper()
-	baseOnce.Do(func() {
+	basesMu.Lock()
+	e := bases[release]
+	if e == nil {
+		e = &baseEntry{}
+		bases[release] = e
+	}
+	basesMu.Unlock()
+	e.once.Do(func() {
 		root := repoRoot(t)
 		start := time.Now()
-		cmd := exec.Command("bash", filepath.Join(root, "e2e", "base-image.sh"), envOr("ETCDIMG_E2E_DEBIAN", "bookworm"))
+		cmd := exec.Command("bash", filepath.Join(root, "e2e", "base-image.sh"), release)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
-			baseErr = fmt.Errorf("e2e/base-image.sh: %v\n%s", err, tail(stderr.String(), 60))
+			e.err = fmt.Errorf("e2e/base-image.sh %s: %v\n%s", release, err, tail(stderr.String(), 60))
 			return
 		}
 		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 		dir := lines[len(lines)-1]
-		baseImg = BaseImage{Dir: dir, Rootfs: filepath.Join(dir, "rootfs.img"), Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img")}
-		t.Logf("phase base-image: %s (%s)", time.Since(start).Round(time.Second), dir)
+		e.img = BaseImage{Release: release, Dir: dir, Rootfs: filepath.Join(dir, "rootfs.img"),
+			Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"), Info: map[string]string{}}
+		if data, err := os.ReadFile(filepath.Join(dir, "info")); err == nil {
+			for _, l := range strings.Split(string(data), "\n") {
+				if k, v, ok := strings.Cut(l, "="); ok {
+					e.img.Info[k] = v
+				}
+			}
+		}
+		t.Logf("phase base-image %s: %s (%s; kernel %s, cloud-init %s, seed CD on %s)", release,
+			time.Since(start).Round(time.Second), dir, e.img.Info["kernel"], e.img.Info["cloud_init"], e.img.CDROM())
 	})
-	if baseErr != nil {
-		t.Fatal(baseErr)
+	if e.err != nil {
+		t.Fatal(e.err)
 	}
-	return baseImg
+	return e.img
 }
 
 // ---------------------------------------------------------------------------
@@ -291,13 +351,20 @@ func cleanStaleNamespaces() {
 // ---------------------------------------------------------------------------
 // VMs
 
+// Seed formats, as `etcdimg build --format` names them.
+const (
+	FormatISO  = "iso"
+	FormatVFAT = "vfat"
+)
+
 // VM is one QEMU guest on the namespace's bridge.
 type VM struct {
-	Name string
-	MAC  string
-	Seed string // NoCloud ISO
-	Dir  string // work dir: overlay, serial logs, monitor socket
-	Tap  string
+	Name       string
+	MAC        string
+	Seed       string // NoCloud seed image
+	SeedFormat string // FormatISO (a CD) or FormatVFAT (a disk)
+	Dir        string // work dir: overlay, serial logs, monitor socket
+	Tap        string
 
 	net     *Net
 	base    BaseImage
@@ -312,14 +379,15 @@ type VM struct {
 	reports map[int]*Report // by boot
 }
 
-// NewVM creates the overlay and tap of a VM; Start boots it.
-func NewVM(t testing.TB, n *Net, base BaseImage, workDir, name, mac, seed string) *VM {
+// NewVM creates the overlay and tap of a VM; Start boots it. format is the
+// seed's: FormatISO or FormatVFAT.
+func NewVM(t testing.TB, n *Net, base BaseImage, workDir, name, mac, seed, format string) *VM {
 	t.Helper()
 	dir := filepath.Join(workDir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	vm := &VM{Name: name, MAC: mac, Seed: seed, Dir: dir, net: n, base: base,
+	vm := &VM{Name: name, MAC: mac, Seed: seed, SeedFormat: format, Dir: dir, net: n, base: base,
 		overlay: filepath.Join(dir, "overlay.qcow2"), reports: map[int]*Report{}}
 	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base.Rootfs, vm.overlay).CombinedOutput(); err != nil {
 		t.Fatalf("%s: qemu-img create: %v: %s", name, err, out)
@@ -361,10 +429,22 @@ func (vm *VM) Start() error {
 	}
 	vm.boot++
 	_ = os.Remove(vm.monitorSock())
+	// bookworm's cloud kernel has no AHCI: an ISO seed must be an IDE CD,
+	// which only machine pc has (base-image.sh says which the kernel reads).
+	machine := "pc"
+	if vm.base.CDROM() == "ahci" {
+		machine = "q35"
+	}
+	// The root disk comes first so it stays /dev/vda (the image's fstab and
+	// root=) when a FAT seed adds a second virtio disk.
+	seedDrive := "file=" + vm.Seed + ",media=cdrom,if=ide,readonly=on"
+	if vm.SeedFormat == FormatVFAT {
+		seedDrive = "file=" + vm.Seed + ",if=virtio,format=raw,readonly=on"
+	}
 	args := []string{
 		"qemu-system-x86_64",
 		"-name", vm.Name,
-		"-machine", "pc", // Debian's cloud kernel has no AHCI: the seed must be an IDE CD
+		"-machine", machine,
 	}
 	args = append(args, accelArgs()...)
 	args = append(args,
@@ -376,7 +456,7 @@ func (vm *VM) Start() error {
 		"-kernel", vm.base.Kernel, "-initrd", vm.base.Initrd,
 		"-append", "root=/dev/vda rw console=ttyS0",
 		"-drive", "file="+vm.overlay+",if=virtio,format=qcow2",
-		"-drive", "file="+vm.Seed+",media=cdrom,if=ide,readonly=on",
+		"-drive", seedDrive,
 		"-netdev", "tap,id=n0,ifname="+vm.Tap+",script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=n0,mac="+vm.MAC,
 	)

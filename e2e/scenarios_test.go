@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -10,43 +13,109 @@ import (
 )
 
 // Each scenario builds testdata/e2e/<spec>.jsonnet with bin/etcdimg, boots
-// one Debian VM per node from the seed ISOs (TCG unless real KVM), and
-// checks the cluster from the guests' reports and from the host.
+// one Debian VM per node from the seeds (TCG unless real KVM), and checks the
+// cluster from the guests' reports and from the host. Each runs as a subtest
+// per Debian release (TestX/bookworm); ETCDIMG_E2E_RELEASES overrides the
+// releases below. Both releases for the basic TLS and plain clusters, the
+// rest on bookworm only: under TCG a scenario costs 2-4 minutes.
+
+var bothReleases = []string{Bookworm, Trixie}
 
 func TestFirstBootTLS(t *testing.T) {
-	s := NewScenario(t, "first-boot-tls")
-	s.Start()
-	s.VerifyFirstBoot(s.WaitReports())
+	ForReleases(t, bothReleases, func(t *testing.T, release string) {
+		s := NewScenario(t, release, "first-boot-tls")
+		s.Start()
+		s.VerifyFirstBoot(s.WaitReports())
+	})
 }
 
 func TestPlainHTTP(t *testing.T) {
-	s := NewScenario(t, "plain-http")
-	if s.Info.TLS {
-		t.Errorf("check cluster.json: plain-http spec reports tls=true")
-	}
-	for _, n := range s.Info.Nodes {
-		if !strings.HasPrefix(n.Endpoint(), "http://") {
-			t.Errorf("node %s: check client-url: %s is not plain http", n.Name, n.Endpoint())
+	ForReleases(t, bothReleases, func(t *testing.T, release string) {
+		s := NewScenario(t, release, "plain-http")
+		if s.Info.TLS {
+			t.Errorf("check cluster.json: plain-http spec reports tls=true")
 		}
-	}
-	s.Start()
-	s.VerifyFirstBoot(s.WaitReports())
+		for _, n := range s.Info.Nodes {
+			if !strings.HasPrefix(n.Endpoint(), "http://") {
+				t.Errorf("node %s: check client-url: %s is not plain http", n.Name, n.Endpoint())
+			}
+		}
+		s.Start()
+		s.VerifyFirstBoot(s.WaitReports())
+	})
 }
 
 func TestFiveNodes(t *testing.T) {
-	s := NewScenario(t, "five-nodes")
-	if len(s.VMs) != 5 {
-		t.Fatalf("check cluster.json: five-nodes spec has %d nodes", len(s.VMs))
+	ForReleases(t, []string{Bookworm}, func(t *testing.T, release string) {
+		s := NewScenario(t, release, "five-nodes")
+		if len(s.VMs) != 5 {
+			t.Fatalf("check cluster.json: five-nodes spec has %d nodes", len(s.VMs))
+		}
+		s.Start()
+		s.VerifyFirstBoot(s.WaitReports())
+	})
+}
+
+// TestVFATSeed boots from `etcdimg build --format vfat` seeds: a FAT image
+// labelled cidata per node, for hypervisors that attach a disk rather than a
+// CD, here a read-only virtio disk. cloud-init must find it, and the seed's
+// install script must mount it by label like the ISO.
+func TestVFATSeed(t *testing.T) {
+	ForReleases(t, []string{Bookworm}, func(t *testing.T, release string) {
+		s := NewScenarioFormat(t, release, "vfat", FormatVFAT)
+		for _, n := range s.Info.Nodes {
+			if n.ISO != "" {
+				t.Errorf("node %s: check cluster-json-seed: lists iso %q beside vfat %q", n.Name, n.ISO, n.VFAT)
+			}
+			if filepath.Ext(n.VFAT) != ".img" {
+				t.Errorf("node %s: check cluster-json-seed: vfat seed %q, want <node>.img", n.Name, n.VFAT)
+			}
+			img, _ := n.Seed()
+			if typ, label, err := blkid(s.Info.path(img)); err != nil || typ != "vfat" || label != "cidata" {
+				t.Errorf("node %s: check seed-image: blkid says TYPE=%q LABEL=%q (%v), want vfat/cidata", n.Name, typ, label, err)
+			}
+		}
+		if isos, _ := filepath.Glob(filepath.Join(s.SeedDir, "*.iso")); len(isos) > 0 {
+			t.Errorf("check seed-files: --format vfat also wrote %v", isos)
+		}
+		s.Start()
+		reps := s.WaitReports()
+		for name, r := range reps {
+			// the guest read the seed from the second virtio disk, not a CD
+			if st := r.Section("cloud-init-status").Text(); !strings.Contains(st, "seed=/dev/vd") {
+				t.Errorf("node %s: check seed-device: cloud-init did not read its seed from a virtio disk:\n%s", name, indent(st))
+			}
+		}
+		s.VerifyFirstBoot(reps)
+	})
+}
+
+// blkid probes a filesystem image's type and label.
+func blkid(path string) (typ, label string, err error) {
+	out, err := exec.Command("blkid", "-p", "-o", "export", path).Output()
+	if err != nil {
+		return "", "", fmt.Errorf("blkid -p %s: %v", path, err)
 	}
-	s.Start()
-	s.VerifyFirstBoot(s.WaitReports())
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "TYPE="); ok {
+			typ = v
+		}
+		if v, ok := strings.CutPrefix(l, "LABEL="); ok {
+			label = v
+		}
+	}
+	return typ, label, nil
 }
 
 // TestLateJoiner boots every node but the last, and the last one 90 s later
 // (ETCDIMG_E2E_LATE_DELAY): the first ones must wait for (or form quorum
 // without) it, and it must join the running cluster from its seed alone.
 func TestLateJoiner(t *testing.T) {
-	s := NewScenario(t, "late-joiner")
+	ForReleases(t, []string{Bookworm}, testLateJoiner)
+}
+
+func testLateJoiner(t *testing.T, release string) {
+	s := NewScenario(t, release, "late-joiner")
 	delay := 90 * time.Second
 	if v := envOr("ETCDIMG_E2E_LATE_DELAY", ""); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
@@ -81,7 +150,11 @@ func TestLateJoiner(t *testing.T) {
 // attached) and checks the cluster, its members and the key survived, and
 // the guests are still in order.
 func TestRebootKeepsCluster(t *testing.T) {
-	s := NewScenario(t, "reboot")
+	ForReleases(t, []string{Bookworm}, testRebootKeepsCluster)
+}
+
+func testRebootKeepsCluster(t *testing.T, release string) {
+	s := NewScenario(t, release, "reboot")
 	s.Start()
 	s.VerifyFirstBoot(s.WaitReports())
 	if t.Failed() {
@@ -143,9 +216,8 @@ func (s *Scenario) VerifyFirstBoot(reps map[string]*Report) {
 		for _, f := range CheckNodeReport(s.Info, s.Rel, n, r) {
 			t.Error(f)
 		}
-		if steps := Steps(r); len(steps) > 0 {
-			t.Logf("node %s first-boot steps:\n%s", n.Name, indent(strings.Join(steps, "\n")))
-		}
+		t.Logf("node %s: Debian %s, kernel %s, cloud-init %s; first-boot steps: %s", n.Name,
+			r.Header("debian"), r.Header("kernel"), r.Header("cloud_init_version"), StepTimes(r))
 	}
 	s.WaitHealthy(s.healthyTimeout(reps))
 	s.CheckMembers()

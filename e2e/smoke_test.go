@@ -17,20 +17,28 @@ import (
 // smoke1 renames its NIC with set-name: eth0; smoke2 has no set-name, which
 // shows what name the guest's NIC gets then; smoke3's network-config names
 // eth0 without a match (as a spec without MACs), which this image ignores
-// (its NIC is ens3): it is logged, not failed.
+// (its NIC is ens3): it is logged, not failed. smoke4's user-data uses a
+// deprecated key: the cloud-init checks must flag it on every release (25.1
+// says "degraded done" and exits 2; 22.4 says done, so only its log tells).
 func TestHarnessHandMadeSeed(t *testing.T) {
-	s := newBareScenario(t, "hand-made-seed")
-	base := GetBaseImage(t)
+	ForReleases(t, []string{Bookworm}, testHarnessHandMadeSeed)
+}
+
+func testHarnessHandMadeSeed(t *testing.T, release string) {
+	s := newBareScenario(t, "hand-made-seed-"+release)
+	base := GetBaseImage(t, release)
 	s.Net = NewNet(t, "10.88.0.1/24")
 	type node struct {
 		name, mac, ip string
 		setName       bool
 		noMatch       bool // ethernets keyed eth0, no match: what a spec without MACs gets
+		deprecated    bool // user-data with a deprecated key: the checks must fail
 	}
 	nodes := []node{
-		{"smoke1", "52:54:00:e2:e0:01", "10.88.0.11", true, false},
-		{"smoke2", "52:54:00:e2:e0:02", "10.88.0.12", false, false},
-		{"smoke3", "52:54:00:e2:e0:03", "10.88.0.13", false, true},
+		{"smoke1", "52:54:00:e2:e0:01", "10.88.0.11", true, false, false},
+		{"smoke2", "52:54:00:e2:e0:02", "10.88.0.12", false, false, false},
+		{"smoke3", "52:54:00:e2:e0:03", "10.88.0.13", false, true, false},
+		{"smoke4", "52:54:00:e2:e0:04", "10.88.0.14", true, false, true},
 	}
 	for _, n := range nodes {
 		dir := filepath.Join(s.SeedDir, n.name)
@@ -48,9 +56,14 @@ ethernets:
 		if n.noMatch {
 			netcfg = fmt.Sprintf("version: 2\nethernets:\n  eth0:\n    addresses: [%s/24]\n", n.ip)
 		}
+		deprecated := ""
+		if n.deprecated {
+			// a no-op alias of package_reboot_if_required, deprecated since 22.2
+			deprecated = "apt_reboot_if_required: false\n"
+		}
 		files := map[string]string{
 			"user-data": `#cloud-config
-write_files:
+` + deprecated + `write_files:
   - path: /etc/e2e-smoke
     content: "hello from the hand-made seed of ` + n.name + `\n"
 runcmd:
@@ -60,19 +73,24 @@ runcmd:
 			"network-config": netcfg,
 		}
 		iso := MakeSeedISO(t, dir, files)
-		s.VMs = append(s.VMs, NewVM(t, s.Net, base, filepath.Join(s.Work, "vms"), n.name, n.mac, iso))
+		s.VMs = append(s.VMs, NewVM(t, s.Net, base, filepath.Join(s.Work, "vms"), n.name, n.mac, iso, FormatISO))
 	}
 	s.Start()
 	reps := s.WaitReports()
 	for i, n := range nodes {
 		r := reps[n.name]
 		t.Logf("%s: interfaces %v, renderer %q, cloud-init status:\n%s", n.name, IfaceNames(r), Renderer(r), indent(r.Section("cloud-init-status").Text()))
-		for _, f := range CheckCloudInit(n.name, r) {
-			if n.noMatch {
+		fails := CheckCloudInit(n.name, r)
+		for _, f := range fails {
+			if n.noMatch || n.deprecated {
 				t.Logf("(expected) %s", f)
 				continue
 			}
 			t.Error(f)
+		}
+		if n.deprecated && len(fails) == 0 {
+			t.Errorf("node %s: check cloud-init-checks: a deprecated key passed every cloud-init check; status:\n%s\nJSON:\n%s",
+				n.name, indent(r.Section("cloud-init-status").Text()), indent(r.Section("cloud-init-status-json").Text()))
 		}
 		if got := r.Section("hostname").Text(); got != n.name {
 			t.Errorf("node %s: check hostname: %q", n.name, got)

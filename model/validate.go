@@ -393,7 +393,8 @@ func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
 		return nil
 	}
 	if len(c.Nodes)%2 == 0 {
-		v.warnf("nodes", "%d members tolerate no more failures than %d; an odd number is usual", len(c.Nodes), len(c.Nodes)-1)
+		n := len(c.Nodes)
+		v.warnf("nodes", "%d members survive %d failed, as %d do: the extra member adds no tolerance; an odd number is usual", n, (n-1)/2, n-1)
 	}
 	names, ips, macs := map[string]string{}, map[netip.Addr]string{}, map[string]string{}
 	var out []Node

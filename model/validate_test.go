@@ -41,7 +41,7 @@ func TestValidateRules(t *testing.T) {
 		{"token", func(c *spec.Cluster) { c.Token = "a b" }, `error: token: "a b" is not a valid cluster token`},
 		{"user name", func(c *spec.Cluster) { c.Etcd.User.Name = "Etcd" }, `error: etcd.user.name: "Etcd" is not a valid user name`},
 		{"uid", func(c *spec.Cluster) { c.Etcd.User.UID = 70000 }, `error: etcd.user.uid: 70000 is out of range 1-60000`},
-		{"even members", func(c *spec.Cluster) { c.Nodes = c.Nodes[:2] }, `warning: nodes: 2 members tolerate no more failures than 1`},
+		{"even members", func(c *spec.Cluster) { c.Nodes = c.Nodes[:2] }, `warning: nodes: 2 members survive 0 failed, as 1 do`},
 		{"plain http", func(c *spec.Cluster) { f := false; c.TLS.Enabled = &f }, `warning: tls.enabled: false: client and peer traffic is unencrypted`},
 		{"tls version", func(c *spec.Cluster) { c.TLS.MinVersion = "TLS1.1" }, `error: tls.minVersion: "TLS1.1" is not one of TLS1.2, TLS1.3`},
 		{"ca half", func(c *spec.Cluster) { c.TLS.CA.Cert = "ca.crt" }, `error: tls.ca: set both cert and key`},
