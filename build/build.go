@@ -116,6 +116,9 @@ type Options struct {
 	Format string
 	// Parallel bounds concurrent node builds; 0 means GOMAXPROCS.
 	Parallel int
+	// OnStart, when set, is told how many nodes will be built, once the
+	// spec has passed every check and before the first node is written.
+	OnStart func(nodes int)
 	// OnNode, when set, is called (from one goroutine at a time) as each
 	// node finishes, for progress display.
 	OnNode func(NodeResult)
@@ -209,6 +212,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	if err := writeAtomic(filepath.Join(o.OutDir, MarkerFile), []byte("This folder is written by etcdimg build; it may be rebuilt at any time.\n"), 0o644); err != nil {
 		return nil, err
+	}
+	if o.OnStart != nil {
+		o.OnStart(len(nodes))
 	}
 	genRel := generator.ReleaseFor(c)
 	nfs := make([]generator.NodeFiles, len(nodes))

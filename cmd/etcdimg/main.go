@@ -294,12 +294,8 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	o.Spec = specPath
 	var prog *progress
 	if !*quiet {
-		live := isTerminal(stdout)
-		total := 0
-		if live {
-			total = buildTotal(o)
-		}
-		prog = newProgress(stdout, live, total)
+		prog = newProgress(stdout, isTerminal(stdout), 0)
+		o.OnStart = prog.begin
 		o.OnNode = prog.node
 	}
 	start := time.Now()

@@ -117,24 +117,9 @@ func isTerminal(w io.Writer) bool {
 	return err != nil || !os.SameFile(st, null)
 }
 
-// buildTotal counts the nodes a build will make, for the live line's
-// "done/total". build.Options has no hook that reports it before the first
-// node finishes, so the spec is evaluated once more here: only on a
-// terminal, where a few milliseconds go unnoticed. A spec that does not load
-// leaves the total unknown; Build then reports why.
-func buildTotal(o build.Options) int {
-	l, err := build.Load(o.Spec, o.Jsonnet)
-	if err != nil || l.Cluster == nil {
-		return 0
+// begin learns how many nodes the build makes, before the first one.
+func (p *progress) begin(nodes int) {
+	if p != nil {
+		p.total = nodes
 	}
-	if len(o.Nodes) == 0 {
-		return len(l.Cluster.Nodes)
-	}
-	n := 0
-	for _, node := range l.Cluster.Nodes {
-		if contains(o.Nodes, node.Name) {
-			n++
-		}
-	}
-	return n
 }
