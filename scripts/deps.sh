@@ -18,6 +18,7 @@ declare -A pkg=(
 	[virsh]=libvirt-clients
 	[virt-xml-validate]=libvirt-clients
 	[xmllint]=libxml2-utils
+	[debootstrap]=debootstrap
 )
 missing=()
 for tool in "${!pkg[@]}"; do
