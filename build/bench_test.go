@@ -1,14 +1,11 @@
 package build_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,71 +15,10 @@ import (
 
 	"github.com/etcdimg/etcdimg/build"
 	"github.com/etcdimg/etcdimg/generator"
+	"github.com/etcdimg/etcdimg/internal/testrelease"
 	"github.com/etcdimg/etcdimg/jsonnet"
 	"github.com/etcdimg/etcdimg/release"
 )
-
-// sizedRelease writes a release-shaped tarball of about padMiB MiB more than
-// fakeRelease's: the padding is an incompressible file in the release
-// folder, so the tarball's size on disk is what the ISOs have to carry while
-// release.Open still finds the three binaries. It is build_test.go's
-// fakeRelease with a size knob; the padding is stored (gzip level 0) so
-// making a large one costs the benchmark's setup nothing noticeable.
-func sizedRelease(tb testing.TB, dir, version string, padMiB int) (string, string) {
-	tb.Helper()
-	top := "etcd-v" + version + "-linux-amd64"
-	p := filepath.Join(dir, top+".tar.gz")
-	f, err := os.Create(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h := sha256.New()
-	zw, err := gzip.NewWriterLevel(io.MultiWriter(f, h), gzip.NoCompression)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tw := tar.NewWriter(zw)
-	add := func(name string, mode int64, size int64, body io.Reader) {
-		hdr := &tar.Header{Name: top + "/" + name, Mode: mode, Size: size, Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
-		if err := tw.WriteHeader(hdr); err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := io.Copy(tw, body); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
-		body := "#!/bin/sh\necho " + b + " " + version + "\n" + strings.Repeat("# padding\n", 300)
-		add(b, 0o755, int64(len(body)), strings.NewReader(body))
-	}
-	if padMiB > 0 {
-		add("padding.bin", 0o644, int64(padMiB)<<20, io.LimitReader(&splitmix{x: uint64(padMiB)}, int64(padMiB)<<20))
-	}
-	for _, c := range []io.Closer{tw, zw, f} {
-		if err := c.Close(); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return p, hex.EncodeToString(h.Sum(nil))
-}
-
-// splitmix is a deterministic, incompressible byte stream (splitmix64), so
-// padded releases are the same on every run and gzip cannot shrink them.
-type splitmix struct{ x uint64 }
-
-func (s *splitmix) Read(p []byte) (int, error) {
-	for n := 0; n < len(p); n += 8 {
-		s.x += 0x9e3779b97f4a7c15
-		z := s.x
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-		z ^= z >> 31
-		for i := 0; i < 8 && n+i < len(p); i++ {
-			p[n+i] = byte(z >> (8 * i))
-		}
-	}
-	return len(p), nil
-}
 
 // manyNodesSpec is a cluster of n nodes written out one node per line, as a
 // hand-maintained spec for a large fleet would be, so that evaluation pays
@@ -178,7 +114,7 @@ func benchReleases(b *testing.B) []struct{ name, path, sha string } {
 			out = append(out, struct{ name, path, sha string }{"real-" + fmt.Sprint(len(data)>>20) + "MiB", p, hex.EncodeToString(sum[:])})
 		}
 	}
-	p, sha := sizedRelease(b, b.TempDir(), "3.6.16", 60)
+	p, sha := testrelease.Write(b, b.TempDir(), "3.6.16", 60)
 	return append(out, struct{ name, path, sha string }{"stored-60MiB", p, sha})
 }
 
@@ -253,7 +189,7 @@ func mustBuild(tb testing.TB, o build.Options) *build.Result {
 func TestParallelBuildIsByteIdentical(t *testing.T) {
 	root := t.TempDir()
 	// A release of a few MiB keeps several ISO writes in flight at once.
-	rel, sha := sizedRelease(t, root, "3.6.16", 3)
+	rel, sha := testrelease.Write(t, root, "3.6.16", 3)
 	spec := writeSpec(t, `{nodes: etcdimg.nodes('etcd', ['192.168.0.11', '192.168.0.12', '192.168.0.13', '192.168.0.14', '192.168.0.15', '192.168.0.16', '192.168.0.17', '192.168.0.18', '192.168.0.19'])}`)
 	base := build.Options{
 		Spec:    spec,

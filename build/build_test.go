@@ -1,12 +1,8 @@
 package build_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -17,32 +13,12 @@ import (
 
 	"github.com/etcdimg/etcdimg/build"
 	"github.com/etcdimg/etcdimg/internal/isoread"
+	"github.com/etcdimg/etcdimg/internal/testrelease"
 	"github.com/etcdimg/etcdimg/jsonnet"
 )
 
-// fakeRelease writes a release-shaped tarball whose binaries are scripts:
-// enough for everything but running etcd (real-release tests do that).
 func fakeRelease(t *testing.T, version string) (string, string) {
-	t.Helper()
-	dir := "etcd-v" + version + "-linux-amd64"
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
-		body := []byte("#!/bin/sh\necho " + b + " " + version + "\n" + strings.Repeat("# padding\n", 300))
-		if err := tw.WriteHeader(&tar.Header{Name: dir + "/" + b, Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(body)
-	}
-	tw.Close()
-	zw.Close()
-	p := filepath.Join(t.TempDir(), dir+".tar.gz")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	return p, hex.EncodeToString(sum[:])
+	return testrelease.Write(t, t.TempDir(), version, 0)
 }
 
 // baseSpec is a valid three-node spec; tests patch it with std.mergePatch.

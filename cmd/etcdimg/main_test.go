@@ -1,12 +1,7 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 
 	"os"
 	"path/filepath"
@@ -14,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/etcdimg/etcdimg/internal/testrelease"
 )
 
 func TestMain(m *testing.M) {
@@ -33,31 +30,13 @@ func TestScripts(t *testing.T) {
 				if len(args) != 1 {
 					ts.Fatalf("usage: fakerelease VERSION")
 				}
-				name, sum := fakeRelease(ts, args[0])
+				name, sum, err := testrelease.Create(ts.Getenv("WORK"), args[0], 0)
+				ts.Check(err)
 				ts.Setenv("SHA", sum)
 				ts.Setenv("RELEASE", name)
 			},
 		},
 	})
-}
-
-func fakeRelease(ts *testscript.TestScript, version string) (string, string) {
-	dir := "etcd-v" + version + "-linux-amd64"
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
-		body := []byte("#!/bin/sh\necho " + b + "\n")
-		ts.Check(tw.WriteHeader(&tar.Header{Name: dir + "/" + b, Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg}))
-		_, err := tw.Write(body)
-		ts.Check(err)
-	}
-	ts.Check(tw.Close())
-	ts.Check(zw.Close())
-	name := filepath.Join(ts.Getenv("WORK"), dir+".tar.gz")
-	ts.Check(os.WriteFile(name, buf.Bytes(), 0o644))
-	s := sha256.Sum256(buf.Bytes())
-	return name, hex.EncodeToString(s[:])
 }
 
 // TestExitCodes pins the contract scripts rely on: 0 ok, 1 spec error,
