@@ -3,12 +3,9 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -19,89 +16,16 @@ func (f Failure) String() string {
 	return fmt.Sprintf("node %s: check %s: %s", f.Node, f.Check, f.Detail)
 }
 
-// CheckCloudInit: cloud-init finished cleanly on either release. 22.4 says
-// "status: done" and exits 0 whatever it logged; 25.1 says "degraded done"
-// and exits 2 on any warning or deprecation and lists them in its JSON
-// status. Each version's own verdict is read, and on both the log is
-// grepped, since 22.4's verdict misses warnings.
+// CheckCloudInit: cloud-init finished cleanly (see CloudInitProblems), and
+// on every release no warning, deprecation or error in its log, since 22.4's
+// verdict misses them.
 func CheckCloudInit(node string, r *Report) []Failure {
 	var fs []Failure
-	add := func(check, format string, a ...any) {
-		fs = append(fs, Failure{node, check, fmt.Sprintf(format, a...)})
-	}
-	st := r.Section("cloud-init-status")
-	status, extended := statusField(st.Lines, "status"), statusField(st.Lines, "extended_status")
-	if st.RC != 0 || status != "done" || (extended != "" && extended != "done") {
-		add("cloud-init-status", "exit %d, status %q, extended_status %q, want done/0:\n%s", st.RC, status, extended, indent(st.Text()))
-	}
-	if js := r.Section("cloud-init-status-json"); js.RC != -1 {
-		fs = append(fs, checkStatusJSON(node, js)...)
+	for _, p := range CloudInitProblems(r.Section("cloud-init-status"), r.Section("cloud-init-status-json")) {
+		fs = append(fs, Failure{node, p.Check, p.Detail})
 	}
 	if w := r.Section("cloud-init-log-warnings"); len(w.Lines) > 0 {
-		add("cloud-init-warnings", "%d WARNING/DEPRECAT/Traceback/ERROR lines in /var/log/cloud-init.log:\n%s", len(w.Lines), indent(strings.Join(firstN(w.Lines, 25), "\n")))
-	}
-	return fs
-}
-
-// statusField is the value of a "key: value" line of `cloud-init status --long`.
-func statusField(lines []string, key string) string {
-	for _, l := range lines {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), key+":"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-// StatusJSON is what `cloud-init status --format json` says; 22.4 has no
-// extended_status nor recoverable_errors.
-type StatusJSON struct {
-	Status            string           `json:"status"`
-	ExtendedStatus    string           `json:"extended_status"`
-	Errors            []any            `json:"errors"`
-	RecoverableErrors map[string][]any `json:"recoverable_errors"`
-}
-
-// ParseStatusJSON reads the JSON object in a status section (cloud-init may
-// print a line of dots or a notice before it).
-func ParseStatusJSON(sec *Section) (*StatusJSON, error) {
-	text := sec.Text()
-	i := strings.Index(text, "{")
-	if i < 0 {
-		return nil, fmt.Errorf("no JSON object")
-	}
-	var v StatusJSON
-	if err := json.Unmarshal([]byte(text[i:]), &v); err != nil {
-		return nil, err
-	}
-	return &v, nil
-}
-
-func checkStatusJSON(node string, sec *Section) []Failure {
-	var fs []Failure
-	add := func(format string, a ...any) {
-		fs = append(fs, Failure{node, "cloud-init-status-json", fmt.Sprintf(format, a...)})
-	}
-	v, err := ParseStatusJSON(sec)
-	if err != nil {
-		add("exit %d, %v:\n%s", sec.RC, err, indent(sec.Text()))
-		return fs
-	}
-	if sec.RC != 0 || v.Status != "done" || (v.ExtendedStatus != "" && v.ExtendedStatus != "done") {
-		add("exit %d, status %q, extended_status %q, want done/0", sec.RC, v.Status, v.ExtendedStatus)
-	}
-	for _, e := range v.Errors {
-		add("error: %v", e)
-	}
-	levels := make([]string, 0, len(v.RecoverableErrors))
-	for l := range v.RecoverableErrors {
-		levels = append(levels, l)
-	}
-	sort.Strings(levels)
-	for _, l := range levels {
-		for _, m := range v.RecoverableErrors[l] {
-			add("recoverable %s: %s", l, m)
-		}
+		fs = append(fs, Failure{node, "cloud-init-warnings", fmt.Sprintf("%d WARNING/DEPRECAT/Traceback/ERROR lines in /var/log/cloud-init.log:\n%s", len(w.Lines), indent(strings.Join(firstN(w.Lines, 25), "\n")))})
 	}
 	return fs
 }
@@ -283,18 +207,4 @@ func contains(a []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func firstN(a []string, n int) []string {
-	if len(a) > n {
-		return append(a[:n:n], "... ("+strconv.Itoa(len(a)-n)+" more)")
-	}
-	return a
-}
-
-func indent(s string) string {
-	if s == "" {
-		return "    (empty)"
-	}
-	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }
