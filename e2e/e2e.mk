@@ -13,7 +13,7 @@
 # Failures print the artifacts folder (serial logs, guest reports, seeds):
 # e2e/artifacts/<scenario>-<time>/ (ETCDIMG_E2E_KEEP=1 keeps it on success too).
 E2E_RUN ?= .
-E2E_TIMEOUT ?= 40m
+E2E_TIMEOUT ?= 45m
 E2E_PKGS := qemu-system-x86 qemu-utils debootstrap iproute2 e2fsprogs genisoimage
 
 .PHONY: e2e e2e-deps e2e-base-image
