@@ -1,0 +1,1 @@
+(import 'cluster.libsonnet').cluster('vfat', 1)
