@@ -301,10 +301,30 @@ func names(es []os.DirEntry) []string {
 // TestWriteFileFailures checks that a failed WriteFile leaves the target as
 // it was and nothing beside it.
 func TestWriteFileFailures(t *testing.T) {
+	checkWriteFailures(t, "seed.iso",
+		func(target string, files []File) error { return WriteFile(target, files, testOpts) },
+		func(files []File) (fileWriter, error) { return newPlan(files, testOpts) })
+	t.Run("missing folder", func(t *testing.T) {
+		err := WriteFile(filepath.Join(t.TempDir(), "no", "seed.iso"), failureFiles(writeSource(t, t.TempDir(), "s", []byte("s"))), testOpts)
+		if err == nil {
+			t.Fatal("no error")
+		}
+	})
+}
+
+// fileWriter is the second half of a write, after layout: the ISO and FAT
+// plans both have it, so a test can change a source in between.
+type fileWriter interface{ writeFile(target string) error }
+
+// checkWriteFailures runs the failures every image format must survive with
+// the old target intact and nothing left beside it: a source that is
+// missing, grows, shrinks or vanishes between layout and copy, and a target
+// that cannot be renamed over.
+func checkWriteFailures(t *testing.T, name string, write func(string, []File) error, plan func([]File) (fileWriter, error)) {
 	const oldContent = "previous image"
 	setup := func(t *testing.T) (dir, target, src string) {
 		dir = t.TempDir()
-		target = filepath.Join(dir, "seed.iso")
+		target = filepath.Join(dir, name)
 		if err := os.WriteFile(target, []byte(oldContent), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -324,25 +344,15 @@ func TestWriteFileFailures(t *testing.T) {
 			t.Errorf("left behind: %v", names(es))
 		}
 	}
-	files := func(src string) []File {
-		return []File{
-			{Path: "user-data", Mode: 0o444, Data: []byte("#cloud-config\n")},
-			{Path: "payload/big.bin", Mode: 0o444, SourcePath: src},
-			{Path: "z-after", Mode: 0o444, Data: []byte("after the payload")},
-		}
-	}
-
 	t.Run("missing source", func(t *testing.T) {
 		dir, target, src := setup(t)
 		os.Remove(src)
-		err := WriteFile(target, files(src), testOpts)
+		err := write(target, failureFiles(src))
 		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), `"payload/big.bin"`) {
 			t.Fatalf("error %v, want a not-exist error naming the file", err)
 		}
 		untouched(t, dir, target)
 	})
-	// The source changes between layout (Stat) and copy: drive the two
-	// halves of WriteFile by hand to change it in between.
 	for _, change := range []struct {
 		name, errHas string
 		do           func(path string) error
@@ -362,7 +372,7 @@ func TestWriteFileFailures(t *testing.T) {
 	} {
 		t.Run(change.name, func(t *testing.T) {
 			dir, target, src := setup(t)
-			p, err := newPlan(files(src), testOpts)
+			p, err := plan(failureFiles(src))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -381,11 +391,11 @@ func TestWriteFileFailures(t *testing.T) {
 	}
 	t.Run("target is a directory", func(t *testing.T) {
 		dir := t.TempDir()
-		target := filepath.Join(dir, "seed.iso")
+		target := filepath.Join(dir, name)
 		if err := os.Mkdir(target, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		err := WriteFile(target, files(writeSource(t, t.TempDir(), "s", []byte("s"))), testOpts)
+		err := write(target, failureFiles(writeSource(t, t.TempDir(), "s", []byte("s"))))
 		if err == nil || !strings.Contains(err.Error(), "rename") {
 			t.Fatalf("error %v, want a rename failure", err)
 		}
@@ -393,10 +403,12 @@ func TestWriteFileFailures(t *testing.T) {
 			t.Errorf("left behind: %v", names(es))
 		}
 	})
-	t.Run("missing folder", func(t *testing.T) {
-		err := WriteFile(filepath.Join(t.TempDir(), "no", "seed.iso"), files(writeSource(t, t.TempDir(), "s", []byte("s"))), testOpts)
-		if err == nil {
-			t.Fatal("no error")
-		}
-	})
+}
+
+func failureFiles(src string) []File {
+	return []File{
+		{Path: "user-data", Mode: 0o444, Data: []byte("#cloud-config\n")},
+		{Path: "payload/big.bin", Mode: 0o444, SourcePath: src},
+		{Path: "z-after", Mode: 0o444, Data: []byte("after the payload")},
+	}
 }

@@ -3,7 +3,6 @@ package images
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -529,99 +528,18 @@ func TestVFATValidation(t *testing.T) {
 // TestVFATWriteFailures checks that a failed WriteVFAT leaves the target as
 // it was and nothing beside it, like TestWriteFileFailures for the ISO.
 func TestVFATWriteFailures(t *testing.T) {
-	const oldContent = "previous image"
-	setup := func(t *testing.T) (dir, target, src string) {
-		dir = t.TempDir()
-		target = filepath.Join(dir, "seed.img")
-		if err := os.WriteFile(target, []byte(oldContent), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		src = filepath.Join(t.TempDir(), "payload")
-		if err := os.WriteFile(src, pseudoRandom(3<<20, 9), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return dir, target, src
-	}
-	untouched := func(t *testing.T, dir, target string) {
-		t.Helper()
-		b, err := os.ReadFile(target)
-		if err != nil || string(b) != oldContent {
-			t.Errorf("target changed: %q %v", b, err)
-		}
-		if es, _ := os.ReadDir(dir); len(es) != 1 {
-			t.Errorf("left behind: %v", names(es))
-		}
-	}
-	files := func(src string) []File {
-		return []File{
-			{Path: "user-data", Mode: 0o444, Data: []byte("#cloud-config\n")},
-			{Path: "payload/big.bin", Mode: 0o444, SourcePath: src},
-			{Path: "z-after", Mode: 0o444, Data: []byte("after the payload")},
-		}
-	}
-	t.Run("missing source", func(t *testing.T) {
-		dir, target, src := setup(t)
-		os.Remove(src)
-		err := WriteVFAT(target, files(src), vfatOpts)
-		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), `"payload/big.bin"`) {
-			t.Fatalf("error %v, want a not-exist error naming the file", err)
-		}
-		untouched(t, dir, target)
-	})
-	for _, change := range []struct {
-		name, errHas string
-		do           func(path string) error
-	}{
-		{"source grew", "grew past", func(p string) error {
-			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				return err
-			}
-			if _, err := f.Write([]byte("more")); err != nil {
-				return err
-			}
-			return f.Close()
-		}},
-		{"source shrank", "copied 1048576 bytes, planned 3145728", func(p string) error { return os.Truncate(p, 1<<20) }},
-		{"source removed", "open source", os.Remove},
-	} {
-		t.Run(change.name, func(t *testing.T) {
-			dir, target, src := setup(t)
-			p, err := newVFATPlan(files(src), vfatOpts, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := change.do(src); err != nil {
-				t.Fatal(err)
-			}
-			err = p.writeFile(target)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.Contains(err.Error(), `"payload/big.bin"`) || !strings.Contains(err.Error(), change.errHas) {
-				t.Errorf("error %q does not name the file or lacks %q", err, change.errHas)
-			}
-			untouched(t, dir, target)
-		})
-	}
-	t.Run("target is a directory", func(t *testing.T) {
+	checkWriteFailures(t, "seed.img",
+		func(target string, files []File) error { return WriteVFAT(target, files, vfatOpts) },
+		func(files []File) (fileWriter, error) { return newVFATPlan(files, vfatOpts, false) })
+	t.Run("mode and overwrite", func(t *testing.T) {
 		dir := t.TempDir()
 		target := filepath.Join(dir, "seed.img")
-		if err := os.Mkdir(target, 0o755); err != nil {
+		if err := os.WriteFile(target, []byte("previous image"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		err := WriteVFAT(target, files(writeSource(t, t.TempDir(), "s", []byte("s"))), vfatOpts)
-		if err == nil || !strings.Contains(err.Error(), "rename") {
-			t.Fatalf("error %v, want a rename failure", err)
-		}
-		if es, _ := os.ReadDir(dir); len(es) != 1 {
-			t.Errorf("left behind: %v", names(es))
-		}
-	})
-	t.Run("mode and overwrite", func(t *testing.T) {
-		dir, target, src := setup(t)
+		src := writeSource(t, t.TempDir(), "payload", pseudoRandom(3<<20, 9))
 		old := syscall.Umask(0o077)
-		err := WriteVFAT(target, files(src), vfatOpts)
+		err := WriteVFAT(target, failureFiles(src), vfatOpts)
 		syscall.Umask(old)
 		if err != nil {
 			t.Fatal(err)
