@@ -233,7 +233,10 @@ func (v *validator) etcd(c *spec.Cluster) Etcd {
 	return m
 }
 
-var imageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`)
+var (
+	imageRE         = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`)
+	containerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) // docker's and podman's rule
+)
 
 func (v *validator) runtime(m *Etcd, e spec.Etcd, ports map[int]string) {
 	m.Runtime, m.Container, m.StaticPod = e.Runtime, e.Container, e.StaticPod
@@ -247,7 +250,7 @@ func (v *validator) runtime(m *Etcd, e spec.Etcd, ports map[int]string) {
 		if e.Container.Image != "" && !imageRE.MatchString(e.Container.Image) {
 			v.errf("etcd.container.image", "%q is not an image reference", e.Container.Image)
 		}
-		if !regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`).MatchString(e.Container.Name) {
+		if !containerNameRE.MatchString(e.Container.Name) {
 			v.errf("etcd.container.name", "%q is not a container name (letters, digits, '_', '.', '-')", e.Container.Name)
 		}
 	case RuntimeStaticPod:

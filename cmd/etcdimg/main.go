@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -236,7 +237,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	if *out != "" {
 		var sel []generator.NodeFiles
 		for _, nf := range files {
-			if len(*nodes) == 0 || contains(*nodes, nf.Node.Name) {
+			if len(*nodes) == 0 || slices.Contains(*nodes, nf.Node.Name) {
 				sel = append(sel, nf)
 			}
 		}
@@ -247,7 +248,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	for _, nf := range files {
-		if len(*nodes) > 0 && !contains(*nodes, nf.Node.Name) {
+		if len(*nodes) > 0 && !slices.Contains(*nodes, nf.Node.Name) {
 			continue
 		}
 		for _, f := range []struct {
@@ -367,13 +368,4 @@ func sourceDateEpoch() (time.Time, error) {
 		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a count of seconds since 1970", s)
 	}
 	return time.Unix(n, 0).UTC(), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
