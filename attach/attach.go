@@ -23,7 +23,6 @@ package attach
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -32,12 +31,14 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+
+	"github.com/etcdimg/etcdimg/outdir"
 )
 
 // Seed formats, as written by images.WriteFile and images.WriteVFAT.
 const (
-	FormatISO  = "iso"
-	FormatVFAT = "vfat"
+	FormatISO  = outdir.FormatISO
+	FormatVFAT = outdir.FormatVFAT
 )
 
 // Node is what build knows after writing a node's seed.
@@ -357,51 +358,29 @@ func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	return os.Rename(f.Name(), path)
 }
 
-// clusterJSON is the part of build's DIR/cluster.json this package reads.
-type clusterJSON struct {
-	Name  string `json:"name"`
-	Nodes []struct {
-		Name string `json:"name"`
-		IP   string `json:"ip"`
-		MAC  string `json:"mac"`
-		ISO  string `json:"iso"`
-		VFAT string `json:"vfat"`
-	} `json:"nodes"`
-}
-
-// ReadCluster reads DIR/cluster.json as build writes it and returns the
-// cluster name and a Node for every node with a seed, its path made absolute
-// from the seed's name beside cluster.json. A node with both an ISO and a
-// vfat image gets the ISO. Nodes without a seed (build --no-iso, or --node)
-// are left out; none at all is an error.
+// ReadCluster reads DIR/cluster.json (see outdir) and returns the cluster
+// name and a Node for every node with a seed, its path made absolute from
+// the seed's name beside cluster.json. Nodes without a seed (build
+// --no-iso, or --node) are left out; none at all is an error.
 func ReadCluster(dir string) (string, []Node, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "cluster.json"))
+	c, err := outdir.Read(dir)
 	if err != nil {
 		return "", nil, fmt.Errorf("attach: %w", err)
-	}
-	var cj clusterJSON
-	if err := json.Unmarshal(b, &cj); err != nil {
-		return "", nil, fmt.Errorf("attach: %s: %w", filepath.Join(dir, "cluster.json"), err)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", nil, fmt.Errorf("attach: %w", err)
 	}
 	var nodes []Node
-	for _, cn := range cj.Nodes {
-		n := Node{Name: cn.Name, MAC: cn.MAC, IP: cn.IP}
-		switch {
-		case cn.ISO != "":
-			n.Seed, n.SeedFormat = filepath.Join(abs, cn.ISO), FormatISO
-		case cn.VFAT != "":
-			n.Seed, n.SeedFormat = filepath.Join(abs, cn.VFAT), FormatVFAT
-		default:
+	for _, cn := range c.Nodes {
+		seed, format := cn.Seed()
+		if seed == "" {
 			continue
 		}
-		nodes = append(nodes, n)
+		nodes = append(nodes, Node{Name: cn.Name, MAC: cn.MAC, IP: cn.IP, Seed: filepath.Join(abs, seed), SeedFormat: format})
 	}
 	if len(nodes) == 0 {
-		return "", nil, errors.New("attach: " + filepath.Join(dir, "cluster.json") + " lists no seed; build without --no-iso first")
+		return "", nil, errors.New("attach: " + filepath.Join(dir, outdir.ClusterFile) + " lists no seed; build without --no-iso first")
 	}
-	return cj.Name, nodes, nil
+	return c.Name, nodes, nil
 }

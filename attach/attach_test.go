@@ -169,10 +169,10 @@ func TestWrite(t *testing.T) {
 
 func TestReadCluster(t *testing.T) {
 	dir := t.TempDir()
-	cj := `{"name": "k8s", "tls": true, "etcdVersion": "3.6.16", "nodes": [
-		{"name": "k8s01", "ip": "192.168.0.147", "mac": "52:54:00:00:01:47", "iso": "k8s01.iso"},
-		{"name": "k8s02", "ip": "192.168.0.148", "vfat": "k8s02.img"},
-		{"name": "k8s03", "ip": "192.168.0.149"}
+	cj := `{"schemaVersion": 1, "name": "k8s", "tls": false, "etcdVersion": "3.6.16", "nodes": [
+		{"name": "k8s01", "ip": "192.168.0.147", "clientURLs": ["http://192.168.0.147:2379"], "mac": "52:54:00:00:01:47", "iso": "k8s01.iso"},
+		{"name": "k8s02", "ip": "192.168.0.148", "clientURLs": ["http://192.168.0.148:2379"], "vfat": "k8s02.img"},
+		{"name": "k8s03", "ip": "192.168.0.149", "clientURLs": ["http://192.168.0.149:2379"]}
 	]}`
 	if err := os.WriteFile(filepath.Join(dir, "cluster.json"), []byte(cj), 0o644); err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func TestReadCluster(t *testing.T) {
 		t.Errorf("relative folder: %v %v", nodes, err)
 	}
 	empty := t.TempDir()
-	b, _ := json.Marshal(map[string]any{"name": "k8s", "nodes": []map[string]string{{"name": "k8s01"}}})
+	b, _ := json.Marshal(map[string]any{"schemaVersion": 1, "name": "k8s", "nodes": []map[string]any{{"name": "k8s01", "ip": "192.168.0.147", "clientURLs": []string{"http://192.168.0.147:2379"}}}})
 	os.WriteFile(filepath.Join(empty, "cluster.json"), b, 0o644)
 	if _, _, err := ReadCluster(empty); err == nil || !strings.Contains(err.Error(), "lists no seed") {
 		t.Errorf("no seeds: %v", err)

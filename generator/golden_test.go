@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/etcdimg/etcdimg/build"
 	"github.com/etcdimg/etcdimg/generator"
 	"github.com/etcdimg/etcdimg/internal/golden"
 	"github.com/etcdimg/etcdimg/jsonnet"
 	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/pipeline"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -30,7 +30,7 @@ var goldenSpecs = map[string]struct {
 
 func load(t *testing.T, path string, opts jsonnet.Options) *model.Cluster {
 	t.Helper()
-	l, err := build.Load(path, opts)
+	l, err := pipeline.Load(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

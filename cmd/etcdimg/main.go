@@ -21,9 +21,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/etcdimg/etcdimg/attach"
-	"github.com/etcdimg/etcdimg/build"
 	"github.com/etcdimg/etcdimg/generator"
 	"github.com/etcdimg/etcdimg/jsonnet"
+	"github.com/etcdimg/etcdimg/pipeline"
 	"github.com/etcdimg/etcdimg/report"
 )
 
@@ -179,7 +179,7 @@ func specExit(stderr io.Writer, err error) int {
 // loadSpec parses a command's flags (fs already has the command's own),
 // evaluates and validates the spec and prints the report. ok is false when
 // the command must stop with code.
-func loadSpec(fs *pflag.FlagSet, args []string, stderr io.Writer) (l *build.Loaded, code int, ok bool) {
+func loadSpec(fs *pflag.FlagSet, args []string, stderr io.Writer) (l *pipeline.Loaded, code int, ok bool) {
 	var jf jsonnetFlags
 	jf.register(fs)
 	specPath, code, ok := parse(fs, args, stderr)
@@ -191,7 +191,7 @@ func loadSpec(fs *pflag.FlagSet, args []string, stderr io.Writer) (l *build.Load
 		fmt.Fprintf(stderr, "etcdimg %s: %v\n", fs.Name(), err)
 		return nil, exitUsage, false
 	}
-	l, err = build.Load(specPath, jo)
+	l, err = pipeline.Load(specPath, jo)
 	if err != nil {
 		return nil, specExit(stderr, err), false
 	}
@@ -241,7 +241,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 				sel = append(sel, nf)
 			}
 		}
-		if err := build.WriteAllNodeFiles(*out, sel); err != nil {
+		if err := pipeline.WriteAllNodeFiles(*out, sel); err != nil {
 			fmt.Fprintf(stderr, "etcdimg render: %v\n", err)
 			return exitSpec
 		}
@@ -263,14 +263,14 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 
 func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("build", "SPEC -o DIR [flags]")
-	var o build.Options
+	var o pipeline.Options
 	fs.StringVarP(&o.OutDir, "output", "o", "", "output folder (required); created if missing")
 	fs.StringArrayVar(&o.Nodes, "node", nil, "build only this node (repeatable)")
 	fs.StringVar(&o.Release, "etcd-release", "", "use this local etcd release tarball instead of the spec's path/url (its sha256 must match the spec)")
 	fs.StringVar(&o.PKIDir, "pki-dir", "", "PKI folder (default: <cluster>-pki beside the output folder)")
 	fs.BoolVar(&o.Force, "force", false, "write into an existing folder that etcdimg did not create")
 	fs.BoolVarP(&o.NoISO, "no-iso", "", false, "write only the cloud-init files")
-	fs.StringVar(&o.Format, "format", build.FormatISO, "seed format: iso (a CD-ROM) or vfat (a disk image, DIR/<node>.img)")
+	fs.StringVar(&o.Format, "format", pipeline.FormatISO, "seed format: iso (a CD-ROM) or vfat (a disk image, DIR/<node>.img)")
 	quiet := fs.BoolP("quiet", "q", false, "print nothing but warnings and errors")
 	var jf jsonnetFlags
 	jf.register(fs)
@@ -300,7 +300,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		o.OnNode = prog.node
 	}
 	start := time.Now()
-	res, err := build.Build(ctx, o)
+	res, err := pipeline.Build(ctx, o)
 	prog.finish()
 	if err != nil {
 		return specExit(stderr, err)

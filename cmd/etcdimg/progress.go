@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/etcdimg/etcdimg/build"
+	"github.com/etcdimg/etcdimg/pipeline"
 )
 
 // progress shows a build's finished nodes. On a terminal it keeps one line
@@ -40,7 +40,7 @@ func newProgress(w io.Writer, live bool, total int) *progress {
 
 // node records one finished node. build calls it from one goroutine at a
 // time, so it needs no lock.
-func (p *progress) node(r build.NodeResult) {
+func (p *progress) node(r pipeline.NodeResult) {
 	now := p.now()
 	if began := now.Add(-r.Duration); p.start.IsZero() || began.Before(p.start) {
 		p.start = began

@@ -1,4 +1,4 @@
-package build_test
+package pipeline_test
 
 import (
 	"bytes"
@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/etcdimg/etcdimg/build"
 	"github.com/etcdimg/etcdimg/internal/isoread"
+	"github.com/etcdimg/etcdimg/pipeline"
 )
 
 // TestSeedsReadBackWithRealTools builds seeds and reads every one back with
@@ -20,7 +20,7 @@ import (
 func TestSeedsReadBackWithRealTools(t *testing.T) {
 	root := t.TempDir()
 	o := opts(t, writeSpec(t, `{}`), filepath.Join(root, "out"))
-	res, err := build.Build(context.Background(), o)
+	res, err := pipeline.Build(context.Background(), o)
 	if err != nil || res.Report.IsFatal() {
 		t.Fatalf("build: %v %s", err, res.Report)
 	}

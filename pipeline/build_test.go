@@ -1,4 +1,4 @@
-package build_test
+package pipeline_test
 
 import (
 	"bytes"
@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdimg/etcdimg/build"
 	"github.com/etcdimg/etcdimg/internal/isoread"
 	"github.com/etcdimg/etcdimg/internal/testrelease"
 	"github.com/etcdimg/etcdimg/jsonnet"
+	"github.com/etcdimg/etcdimg/pipeline"
 )
 
 func fakeRelease(t *testing.T, version string) (string, string) {
@@ -43,9 +43,9 @@ func writeSpec(t *testing.T, patch string) string {
 	return p
 }
 
-func opts(t *testing.T, spec, out string) build.Options {
+func opts(t *testing.T, spec, out string) pipeline.Options {
 	rel, sha := fakeRelease(t, "3.6.16")
-	return build.Options{
+	return pipeline.Options{
 		Spec:    spec,
 		Jsonnet: jsonnet.Options{ExtStr: map[string]string{"release": rel, "sha": sha}},
 		OutDir:  out,
@@ -118,7 +118,7 @@ func TestBadSpecs(t *testing.T) {
 			root := t.TempDir()
 			out := filepath.Join(root, "out")
 			o := opts(t, writeSpec(t, tc.patch), out)
-			res, err := build.Build(context.Background(), o)
+			res, err := pipeline.Build(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestBuildWritesSeeds(t *testing.T) {
 	root := t.TempDir()
 	out := filepath.Join(root, "out")
 	o := opts(t, writeSpec(t, `{}`), out)
-	res, err := build.Build(context.Background(), o)
+	res, err := pipeline.Build(context.Background(), o)
 	if err != nil || res.Report.IsFatal() {
 		t.Fatalf("build: %v\n%s", err, res.Report)
 	}
@@ -199,7 +199,7 @@ func TestBuildWritesSeeds(t *testing.T) {
 			t.Errorf("%s: %d private keys on the ISO, want 3 (server, peer, healthcheck-client)", n, keys)
 		}
 	}
-	for _, f := range []string{"cluster.json", "etcdctl.env", build.MarkerFile} {
+	for _, f := range []string{"cluster.json", "etcdctl.env", pipeline.MarkerFile} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
@@ -214,8 +214,8 @@ func TestBuildIsReproducible(t *testing.T) {
 	o1.PKIDir = filepath.Join(root, "pki")
 	o2 := o1
 	o2.OutDir = filepath.Join(root, "b")
-	for _, o := range []build.Options{o1, o2} {
-		if res, err := build.Build(context.Background(), o); err != nil || res.Report.IsFatal() {
+	for _, o := range []pipeline.Options{o1, o2} {
+		if res, err := pipeline.Build(context.Background(), o); err != nil || res.Report.IsFatal() {
 			t.Fatalf("build: %v %v", err, res.Report)
 		}
 	}
@@ -234,7 +234,7 @@ func TestRefusesForeignFolder(t *testing.T) {
 	os.MkdirAll(out, 0o755)
 	os.WriteFile(filepath.Join(out, "thesis.tex"), []byte("precious"), 0o644)
 	o := opts(t, writeSpec(t, `{}`), out)
-	res, err := build.Build(context.Background(), o)
+	res, err := pipeline.Build(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,12 +248,12 @@ func TestRefusesForeignFolder(t *testing.T) {
 		t.Errorf("refused build created the PKI")
 	}
 	o.Force = true
-	if res, err := build.Build(context.Background(), o); err != nil || res.Report.IsFatal() {
+	if res, err := pipeline.Build(context.Background(), o); err != nil || res.Report.IsFatal() {
 		t.Fatalf("--force build: %v %s", err, res.Report)
 	}
 	// A second build into its own folder needs no --force.
 	o.Force = false
-	if res, err := build.Build(context.Background(), o); err != nil || res.Report.IsFatal() {
+	if res, err := pipeline.Build(context.Background(), o); err != nil || res.Report.IsFatal() {
 		t.Fatalf("rebuild: %v %s", err, res.Report)
 	}
 }

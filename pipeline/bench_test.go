@@ -1,4 +1,4 @@
-package build_test
+package pipeline_test
 
 import (
 	"bytes"
@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdimg/etcdimg/build"
 	"github.com/etcdimg/etcdimg/generator"
 	"github.com/etcdimg/etcdimg/internal/testrelease"
 	"github.com/etcdimg/etcdimg/jsonnet"
+	"github.com/etcdimg/etcdimg/pipeline"
 	"github.com/etcdimg/etcdimg/release"
 )
 
@@ -58,7 +58,7 @@ func writeManyNodesSpec(tb testing.TB, n int) (string, jsonnet.Options) {
 }
 
 // BenchmarkSpec measures what `etcdimg render` does before writing: Jsonnet
-// evaluation alone, then evaluation + decoding + validation (build.Load),
+// evaluation alone, then evaluation + decoding + validation (pipeline.Load),
 // then that plus rendering every node's cloud-init files, which is the
 // number the "100 nodes well under a second" target is about. Dividing the
 // first by the last gives Jsonnet's share.
@@ -89,8 +89,8 @@ func BenchmarkSpec(b *testing.B) {
 	}
 }
 
-func mustLoad(tb testing.TB, path string, jo jsonnet.Options, n int) *build.Loaded {
-	l, err := build.Load(path, jo)
+func mustLoad(tb testing.TB, path string, jo jsonnet.Options, n int) *pipeline.Loaded {
+	l, err := pipeline.Load(path, jo)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func BenchmarkBuild(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			o := build.Options{
+			o := pipeline.Options{
 				Spec:    spec,
 				Jsonnet: jsonnet.Options{ExtStr: map[string]string{"release": r.path, "sha": r.sha}},
 				OutDir:  filepath.Join(dir, "out"),
@@ -170,9 +170,9 @@ func BenchmarkBuild(b *testing.B) {
 	}
 }
 
-func mustBuild(tb testing.TB, o build.Options) *build.Result {
+func mustBuild(tb testing.TB, o pipeline.Options) *pipeline.Result {
 	tb.Helper()
-	res, err := build.Build(context.Background(), o)
+	res, err := pipeline.Build(context.Background(), o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestParallelBuildIsByteIdentical(t *testing.T) {
 	// A release of a few MiB keeps several ISO writes in flight at once.
 	rel, sha := testrelease.Write(t, root, "3.6.16", 3)
 	spec := writeSpec(t, `{nodes: etcdimg.nodes('etcd', ['192.168.0.11', '192.168.0.12', '192.168.0.13', '192.168.0.14', '192.168.0.15', '192.168.0.16', '192.168.0.17', '192.168.0.18', '192.168.0.19'])}`)
-	base := build.Options{
+	base := pipeline.Options{
 		Spec:    spec,
 		Jsonnet: jsonnet.Options{ExtStr: map[string]string{"release": rel, "sha": sha}},
 		PKIDir:  filepath.Join(root, "pki"),
@@ -203,7 +203,7 @@ func TestParallelBuildIsByteIdentical(t *testing.T) {
 		o.Parallel = par
 		o.OutDir = filepath.Join(root, fmt.Sprintf("parallel-%d", par))
 		var done []string
-		o.OnNode = func(r build.NodeResult) { done = append(done, r.Name) }
+		o.OnNode = func(r pipeline.NodeResult) { done = append(done, r.Name) }
 		res := mustBuild(t, o)
 		if len(res.Nodes) != 9 || len(done) != 9 {
 			t.Fatalf("parallel %d: %d results, %d callbacks, want 9 each", par, len(res.Nodes), len(done))

@@ -6,12 +6,10 @@
 // before the first output file is written, so a bad spec changes nothing on
 // disk. Each output file is written to a temporary name and renamed into
 // place, so an interrupted build never leaves a half-written file.
-package build
+package pipeline
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,22 +24,23 @@ import (
 
 	"github.com/etcdimg/etcdimg/generator"
 	"github.com/etcdimg/etcdimg/images"
+	"github.com/etcdimg/etcdimg/internal/durable"
 	"github.com/etcdimg/etcdimg/jsonnet"
 	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/outdir"
 	"github.com/etcdimg/etcdimg/pki"
 	"github.com/etcdimg/etcdimg/release"
 	"github.com/etcdimg/etcdimg/report"
 	"github.com/etcdimg/etcdimg/spec"
 )
 
-// MarkerFile marks a folder etcdimg created, so a rebuild may overwrite it
-// and a typo in -o cannot clobber someone else's files.
-const MarkerFile = ".etcdimg-output"
+// MarkerFile marks a folder etcdimg created; see outdir.
+const MarkerFile = outdir.MarkerFile
 
 // Seed formats.
 const (
-	FormatISO  = "iso"
-	FormatVFAT = "vfat"
+	FormatISO  = outdir.FormatISO
+	FormatVFAT = outdir.FormatVFAT
 )
 
 // ErrSpec wraps every failure caused by the spec or its inputs (exit 1).
@@ -180,7 +179,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		res.Report.Errorf("", "unknown seed format %q: use %s or %s", o.Format, FormatISO, FormatVFAT)
 		return res, nil
 	}
-	if err := checkOutDir(o.OutDir, o.Force); err != nil {
+	if err := outdir.CheckDir(o.OutDir, o.Force); err != nil {
 		res.Report.Errorf("", "%v", err)
 		return res, nil
 	}
@@ -210,7 +209,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(o.OutDir, MarkerFile), []byte("This folder is written by etcdimg build; it may be rebuilt at any time.\n"), 0o644); err != nil {
+	if err := outdir.WriteMarker(o.OutDir); err != nil {
 		return nil, err
 	}
 	if o.OnStart != nil {
@@ -306,28 +305,6 @@ func openRelease(ctx context.Context, c *model.Cluster, o Options, specDir strin
 		}
 		return r, nil
 	}
-}
-
-// checkOutDir refuses a folder that exists, is not empty and was not made
-// by etcdimg, unless forced.
-func checkOutDir(dir string, force bool) error {
-	if dir == "" {
-		return errors.New("no output folder; pass -o DIR")
-	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("output folder: %v", err)
-	}
-	if len(entries) == 0 || force {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, MarkerFile)); err == nil {
-		return nil
-	}
-	return fmt.Errorf("refusing to write into %s: it is not empty and was not created by etcdimg; choose another folder or pass --force", dir)
 }
 
 func pkiConfig(c *model.Cluster, dir, specDir string, o Options) pki.Config {
@@ -459,14 +436,14 @@ func WriteNodeFiles(dir string, nf generator.NodeFiles) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return writeBatch(nodeFiles(dir, nf))
+	return durable.WriteBatch(nodeFiles(dir, nf))
 }
 
 // WriteAllNodeFiles writes every node's cloud-init files into
 // outDir/<node>/ as one batch: with an fsync per file, 100 nodes' 300 files
-// took most of a second; see writeBatch.
+// took most of a second; see durable.WriteBatch.
 func WriteAllNodeFiles(outDir string, nfs []generator.NodeFiles) error {
-	var files []pendingFile
+	var files []durable.File
 	for _, nf := range nfs {
 		dir := filepath.Join(outDir, nf.Node.Name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -474,153 +451,26 @@ func WriteAllNodeFiles(outDir string, nfs []generator.NodeFiles) error {
 		}
 		files = append(files, nodeFiles(dir, nf)...)
 	}
-	return writeBatch(files)
+	return durable.WriteBatch(files)
 }
 
-func nodeFiles(dir string, nf generator.NodeFiles) []pendingFile {
-	return []pendingFile{
-		{filepath.Join(dir, "user-data"), nf.UserData, 0o644},
-		{filepath.Join(dir, "meta-data"), nf.MetaData, 0o644},
-		{filepath.Join(dir, "network-config"), nf.NetworkConfig, 0o644},
+func nodeFiles(dir string, nf generator.NodeFiles) []durable.File {
+	return []durable.File{
+		{Path: filepath.Join(dir, "user-data"), Data: nf.UserData, Mode: 0o644},
+		{Path: filepath.Join(dir, "meta-data"), Data: nf.MetaData, Mode: 0o644},
+		{Path: filepath.Join(dir, "network-config"), Data: nf.NetworkConfig, Mode: 0o644},
 	}
-}
-
-type pendingFile struct {
-	path string
-	data []byte
-	mode os.FileMode
-}
-
-// writeAtomic replaces path with data, or leaves it as it was.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	return writeBatch([]pendingFile{{path, data, mode}})
-}
-
-// syncWidth bounds concurrent fsyncs. Each fsync is a flush of the disk's
-// cache, a millisecond or more; issued together the kernel merges them, so
-// 300 files cost about what one does, where one after another they took
-// most of a 100-node `render -o`.
-const syncWidth = 32
-
-// writeBatch replaces each path with its data, or leaves it as it was. An
-// unchanged file is not rewritten, so mtimes only move when content does.
-// Every temporary file is written, then all are fsynced together, and only
-// then renamed into place, so a crash leaves each path either as it was or
-// complete; the folders are fsynced last so the renames last too.
-func writeBatch(files []pendingFile) (err error) {
-	var tmps, dsts []string
-	defer func() {
-		if err != nil {
-			for _, t := range tmps {
-				os.Remove(t) // gone already once renamed
-			}
-		}
-	}()
-	for _, f := range files {
-		if old, rerr := os.ReadFile(f.path); rerr == nil && bytes.Equal(old, f.data) {
-			continue
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp-*")
-		if err != nil {
-			return err
-		}
-		tmps, dsts = append(tmps, tmp.Name()), append(dsts, f.path)
-		_, err = tmp.Write(f.data)
-		if err == nil {
-			err = tmp.Chmod(f.mode)
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if err := syncAll(tmps); err != nil {
-		return err
-	}
-	seen := map[string]bool{}
-	var dirs []string
-	for i, t := range tmps {
-		if err := os.Rename(t, dsts[i]); err != nil {
-			return err
-		}
-		if d := filepath.Dir(dsts[i]); !seen[d] {
-			seen[d] = true
-			dirs = append(dirs, d)
-		}
-	}
-	return syncAll(dirs)
-}
-
-// syncAll fsyncs the files or folders at paths, syncWidth at a time; a
-// read-only descriptor is enough for fsync on Linux, and opening each one
-// only for its fsync keeps a thousand-node batch within the open-file limit.
-func syncAll(paths []string) error {
-	errs := make([]error, len(paths))
-	sem := make(chan struct{}, syncWidth)
-	var wg sync.WaitGroup
-	for i, p := range paths {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			f, err := os.Open(p)
-			if err == nil {
-				err = f.Sync()
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-			}
-			errs[i] = err
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// ClusterJSON is DIR/cluster.json: what was built, for tools that attach
-// the ISOs or talk to the cluster.
-type ClusterJSON struct {
-	Name    string `json:"name"`
-	TLS     bool   `json:"tls"`
-	Version string `json:"etcdVersion"`
-	Runtime string `json:"runtime"`
-	// The etcd user's ids, which every file etcd owns on the nodes carries.
-	UID     int           `json:"uid"`
-	GID     int           `json:"gid"`
-	Nodes   []ClusterNode `json:"nodes"`
-	Etcdctl *EtcdctlJSON  `json:"etcdctl,omitempty"`
-}
-
-type ClusterNode struct {
-	Name       string   `json:"name"`
-	FQDN       string   `json:"fqdn"`
-	IP         string   `json:"ip"`
-	MAC        string   `json:"mac,omitempty"`
-	ClientURLs []string `json:"clientURLs"`
-	PeerURLs   []string `json:"peerURLs"`
-	InstanceID string   `json:"instanceID"`
-	ISO        string   `json:"iso,omitempty"`
-	VFAT       string   `json:"vfat,omitempty"`
-}
-
-type EtcdctlJSON struct {
-	CACert string `json:"cacert"`
-	Cert   string `json:"cert"`
-	Key    string `json:"key"`
 }
 
 func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.CertKey) error {
-	cj := ClusterJSON{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version, Runtime: c.Etcd.Runtime,
+	cj := &outdir.Cluster{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version, Runtime: c.Etcd.Runtime,
 		UID: c.Etcd.User.UID, GID: c.Etcd.User.GID}
 	built := map[string]NodeResult{}
 	for _, r := range res.Nodes {
 		built[r.Name] = r
 	}
-	var endpoints []string
 	for _, n := range c.Nodes {
-		cn := ClusterNode{
+		cn := outdir.Node{
 			Name: n.Name, FQDN: n.FQDN, IP: n.IP.String(), MAC: n.MAC,
 			ClientURLs: c.AdvertiseClientURLs(n), PeerURLs: []string{c.PeerURL(n)}, InstanceID: c.InstanceID(n),
 		}
@@ -636,26 +486,17 @@ func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.Cert
 				*f.field = n.Name + f.ext
 			}
 		}
-		endpoints = append(endpoints, cn.ClientURLs[0])
 		cj.Nodes = append(cj.Nodes, cn)
 	}
-	env := "# Written by etcdimg: `set -a; . ./etcdctl.env; set +a; etcdctl endpoint health`\nETCDCTL_ENDPOINTS=" + strings.Join(endpoints, ",") + "\n"
 	if admin != nil && res.PKIDir != "" {
 		abs, err := filepath.Abs(res.PKIDir)
 		if err != nil {
 			return err
 		}
-		cj.Etcdctl = &EtcdctlJSON{
+		cj.PKIDir = abs
+		cj.Etcdctl = &outdir.Etcdctl{
 			CACert: filepath.Join(abs, "ca.crt"), Cert: filepath.Join(abs, "admin.crt"), Key: filepath.Join(abs, "admin.key"),
 		}
-		env += "ETCDCTL_CACERT=" + cj.Etcdctl.CACert + "\nETCDCTL_CERT=" + cj.Etcdctl.Cert + "\nETCDCTL_KEY=" + cj.Etcdctl.Key + "\n"
 	}
-	b, err := json.MarshalIndent(cj, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writeAtomic(filepath.Join(dir, "cluster.json"), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return writeAtomic(filepath.Join(dir, "etcdctl.env"), []byte(env), 0o644)
+	return outdir.Write(dir, cj)
 }

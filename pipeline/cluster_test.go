@@ -1,4 +1,4 @@
-package build_test
+package pipeline_test
 
 import (
 	"bufio"
@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdimg/etcdimg/build"
 	"github.com/etcdimg/etcdimg/internal/etcdtest"
 	"github.com/etcdimg/etcdimg/internal/isoread"
 	"github.com/etcdimg/etcdimg/jsonnet"
+	"github.com/etcdimg/etcdimg/pipeline"
 )
 
 // lan builds a small LAN of network namespaces: one per node IP plus one
@@ -130,14 +130,14 @@ func testSeedsFormRealCluster(t *testing.T, patch string, tls bool) {
 	}
 	sum := sha256.Sum256(b)
 	root := t.TempDir()
-	o := build.Options{
+	o := pipeline.Options{
 		Spec:     writeSpec(t, `std.mergePatch({etcd: {heartbeatIntervalMs: 100, electionTimeoutMs: 1000}}, `+patch+`)`),
 		Jsonnet:  jsonnet.Options{ExtStr: map[string]string{"release": rel, "sha": hex.EncodeToString(sum[:])}},
 		OutDir:   filepath.Join(root, "out"),
 		PKIDir:   filepath.Join(root, "pki"),
 		CacheDir: filepath.Join(root, "cache"),
 	}
-	res, err := build.Build(context.Background(), o)
+	res, err := pipeline.Build(context.Background(), o)
 	if err != nil || res.Report.IsFatal() {
 		t.Fatalf("build: %v\n%s", err, res.Report)
 	}
