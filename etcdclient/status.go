@@ -116,6 +116,12 @@ func (d Duration) MarshalText() ([]byte, error) {
 	return []byte(time.Duration(d).Round(time.Millisecond).String()), nil
 }
 
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
 // Status asks every member, in parallel and through its own endpoint, for
 // its raft state, db size, health and certificate, and the cluster for its
 // member list and alarms. It returns an error only when it could not ask

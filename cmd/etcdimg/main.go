@@ -49,6 +49,7 @@ Usage:
   etcdimg render SPEC [-o DIR] [flags] print (or write) the cloud-init files, no ISOs
   etcdimg validate SPEC [flags]        check the spec and report every problem
   etcdimg attach DIR [flags]           write DIR/<node>.libvirt.sh and DIR/<node>.virtualbox.sh for built seeds
+  etcdimg status DIR [-o json]         show every member of the running cluster; exit 0 only when all are healthy
   etcdimg version                      print the version
 
 Examples:
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "attach":
 		return cmdAttach(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "etcdimg %s\n", version)
 		return exitOK
