@@ -50,6 +50,8 @@ Usage:
   etcdimg validate SPEC [flags]        check the spec and report every problem
   etcdimg attach DIR [flags]           write DIR/<node>.libvirt.sh and DIR/<node>.virtualbox.sh for built seeds
   etcdimg status DIR [-o json]         show every member of the running cluster; exit 0 only when all are healthy
+  etcdimg snapshot save DIR -o FILE    save a verified snapshot of the running cluster (0600)
+  etcdimg snapshot verify FILE         check a snapshot with etcd's integrity check
   etcdimg version                      print the version
 
 Examples:
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdAttach(args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(ctx, args[1:], stdout, stderr)
+	case "snapshot":
+		return cmdSnapshot(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "etcdimg %s\n", version)
 		return exitOK
