@@ -113,7 +113,7 @@ func New(c *outdir.Cluster, o Options) (*Client, error) {
 // member (they all run with --client-cert-auth).
 func LoadTLS(e *outdir.Etcdctl) (*tls.Config, error) {
 	if e == nil {
-		return nil, errors.New("cluster.json: tls is on but names no admin certificate")
+		return nil, errors.New("cluster.json: tls is on but names no admin certificate; build the seeds (without --no-iso) so the PKI issues one")
 	}
 	caPEM, err := os.ReadFile(e.CACert)
 	if err != nil {
