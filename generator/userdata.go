@@ -96,20 +96,21 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 // container, or a static pod manifest staged for the first-boot script.
 func runtimeFile(c *model.Cluster, n model.Node) (writeFile, error) {
 	f := writeFile{Path: "/etc/systemd/system/etcd.service", Owner: "root:root", Permissions: "0644"}
-	switch c.Etcd.Runtime {
-	case model.RuntimeContainer:
-		unit, err := ContainerUnit(c, n, containerOptions(c))
-		f.Content = unit
-		return f, err
-	case model.RuntimeStaticPod:
-		manifest, err := StaticPodManifest(c, n, staticPodOptions(c))
+	var err error
+	switch rt := c.Etcd.Runtime.(type) {
+	case *model.SystemdRuntime:
+		f.Content, err = Unit(c, n)
+	case *model.ContainerRuntime:
+		f.Content, err = ContainerUnit(c, rt, n)
+	case *model.StaticPodRuntime:
+		var manifest []byte
+		manifest, err = StaticPodManifest(c, rt, n)
 		f.Path, f.Content = StagedManifestPath, string(manifest)
-		return f, err
 	default:
-		unit, err := Unit(c, n)
-		f.Content = unit
-		return f, err
+		// Only a model built by model.Validate reaches here.
+		panic(fmt.Sprintf("generator: runtime %T has no renderer", rt))
 	}
+	return f, err
 }
 
 // hosts lists every member by IP, FQDN and short name, as the blog's nodes

@@ -11,7 +11,7 @@ import (
 func base() *spec.Cluster {
 	return &spec.Cluster{
 		Name:    "c",
-		Network: spec.Network{CIDR: "10.0.0.0/24", Gateway: "10.0.0.1", Interface: "ens3"},
+		Network: spec.Network{CIDR: "10.0.0.0/24", Gateway: "10.0.0.1", Interface: new("ens3")},
 		Etcd:    spec.Etcd{Version: "3.6.16", Release: spec.Release{Path: "x.tar.gz", SHA256: strings.Repeat("a", 64)}},
 		Nodes:   []spec.Node{{Name: "n1", IP: "10.0.0.11"}, {Name: "n2", IP: "10.0.0.12"}, {Name: "n3", IP: "10.0.0.13"}},
 	}
@@ -35,17 +35,17 @@ func TestValidateRules(t *testing.T) {
 		{"gateway is a node", func(c *spec.Cluster) { c.Network.Gateway = "10.0.0.12" }, "error: network.gateway: 10.0.0.12 is also the address of nodes[1]"},
 		{"multicast mac", func(c *spec.Cluster) { c.Nodes[0].MAC = "01:00:5e:00:00:01" }, `error: nodes[0].mac: "01:00:5e:00:00:01" is a multicast address`},
 		{"bad mac", func(c *spec.Cluster) { c.Nodes[0].MAC = "52:54:00" }, `error: nodes[0].mac: "52:54:00" is not a MAC address`},
-		{"system data dir", func(c *spec.Cluster) { c.Etcd.DataDir = "/etc" }, `error: etcd.dataDir: "/etc" is a system folder`},
-		{"unclean data dir", func(c *spec.Cluster) { c.Etcd.DataDir = "/var/lib/etcd/" }, `error: etcd.dataDir: "/var/lib/etcd/" is not a clean path; write "/var/lib/etcd"`},
-		{"shell chars in data dir", func(c *spec.Cluster) { c.Etcd.DataDir = "/var/lib/$(reboot)" }, `error: etcd.dataDir: "/var/lib/$(reboot)" has characters`},
-		{"token", func(c *spec.Cluster) { c.Token = "a b" }, `error: token: "a b" is not a valid cluster token`},
-		{"user name", func(c *spec.Cluster) { c.Etcd.User.Name = "Etcd" }, `error: etcd.user.name: "Etcd" is not a valid user name`},
-		{"uid", func(c *spec.Cluster) { c.Etcd.User.UID = 70000 }, `error: etcd.user.uid: 70000 is out of range 1-60000`},
+		{"system data dir", func(c *spec.Cluster) { c.Etcd.DataDir = new("/etc") }, `error: etcd.dataDir: "/etc" is a system folder`},
+		{"unclean data dir", func(c *spec.Cluster) { c.Etcd.DataDir = new("/var/lib/etcd/") }, `error: etcd.dataDir: "/var/lib/etcd/" is not a clean path; write "/var/lib/etcd"`},
+		{"shell chars in data dir", func(c *spec.Cluster) { c.Etcd.DataDir = new("/var/lib/$(reboot)") }, `error: etcd.dataDir: "/var/lib/$(reboot)" has characters`},
+		{"token", func(c *spec.Cluster) { c.Token = new("a b") }, `error: token: "a b" is not a valid cluster token`},
+		{"user name", func(c *spec.Cluster) { c.Etcd.User.Name = new("Etcd") }, `error: etcd.user.name: "Etcd" is not a valid user name`},
+		{"uid", func(c *spec.Cluster) { c.Etcd.User.UID = new(70000) }, `error: etcd.user.uid: 70000 is out of range 1-60000`},
 		{"even members", func(c *spec.Cluster) { c.Nodes = c.Nodes[:2] }, `warning: nodes: 2 members survive 0 failed, as 1 do`},
 		{"plain http", func(c *spec.Cluster) { f := false; c.TLS.Enabled = &f }, `warning: tls.enabled: false: client and peer traffic is unencrypted`},
-		{"tls version", func(c *spec.Cluster) { c.TLS.MinVersion = "TLS1.1" }, `error: tls.minVersion: "TLS1.1" is not one of TLS1.2, TLS1.3`},
+		{"tls version", func(c *spec.Cluster) { c.TLS.MinVersion = new("TLS1.1") }, `error: tls.minVersion: "TLS1.1" is not one of TLS1.2, TLS1.3`},
 		{"ca half", func(c *spec.Cluster) { c.TLS.CA.Cert = "ca.crt" }, `error: tls.ca: set both cert and key`},
-		{"leaf alg", func(c *spec.Cluster) { c.TLS.KeyAlgorithm = "dsa" }, `error: tls.keyAlgorithm: "dsa" is not one of ecdsa-p256, rsa-2048, rsa-3072, rsa-4096`},
+		{"leaf alg", func(c *spec.Cluster) { c.TLS.KeyAlgorithm = new("dsa") }, `error: tls.keyAlgorithm: "dsa" is not one of ecdsa-p256, rsa-2048, rsa-3072, rsa-4096`},
 		{"flag with dashes", func(c *spec.Cluster) { c.Etcd.ExtraFlags = map[string]spec.Scalar{"--log-level": {Text: "info"}} }, `error: etcd.extraFlags.--log-level: write the flag name without dashes: "log-level"`},
 		{"flag value", func(c *spec.Cluster) { c.Etcd.ExtraFlags = map[string]spec.Scalar{"snapshot-count": {Text: "many"}} }, `error: etcd.extraFlags.snapshot-count: `},
 		{"deprecated flag", func(c *spec.Cluster) {
@@ -53,9 +53,9 @@ func TestValidateRules(t *testing.T) {
 		}, `warning: etcd.extraFlags.experimental-snapshot-catchup-entries: --experimental-snapshot-catchup-entries is deprecated in etcd 3.6`},
 		{"flag gone in 3.6", func(c *spec.Cluster) { c.Etcd.ExtraFlags = map[string]spec.Scalar{"enable-v2": {Text: "true"}} }, `error: etcd.extraFlags.enable-v2: etcd 3.6 has no flag --enable-v2`},
 		{"auto tls", func(c *spec.Cluster) { c.Etcd.ExtraFlags = map[string]spec.Scalar{"auto-tls": {Text: "true"}} }, `error: etcd.extraFlags.auto-tls: --auto-tls makes etcd use self-signed`},
-		{"election max", func(c *spec.Cluster) { c.Etcd.ElectionTimeoutMs = 60000 }, `error: etcd.electionTimeoutMs: 60000 is above etcd's maximum of 50000`},
-		{"interface", func(c *spec.Cluster) { c.Nodes[0].Interface = "eth0; reboot" }, `error: nodes[0].interface: "eth0; reboot" is not a Linux interface name`},
-		{"no mac, default interface", func(c *spec.Cluster) { c.Network.Interface = "" }, `warning: nodes: n1, n2, n3: no mac, so network-config configures the NIC named "eth0"`},
+		{"election max", func(c *spec.Cluster) { c.Etcd.ElectionTimeoutMs = new(60000) }, `error: etcd.electionTimeoutMs: 60000 is above etcd's maximum of 50000`},
+		{"interface", func(c *spec.Cluster) { c.Nodes[0].Interface = new("eth0; reboot") }, `error: nodes[0].interface: "eth0; reboot" is not a Linux interface name`},
+		{"no mac, default interface", func(c *spec.Cluster) { c.Network.Interface = nil }, `warning: nodes: n1, n2, n3: no mac, so network-config configures the NIC named "eth0"`},
 		{"domain", func(c *spec.Cluster) { c.Domain = "Example.COM" }, `error: domain: "Example.COM" is not a DNS name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -463,7 +463,7 @@ func nodeFiles(dir string, nf generator.NodeFiles) []durable.File {
 }
 
 func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.CertKey) error {
-	cj := &outdir.Cluster{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version, Runtime: c.Etcd.Runtime,
+	cj := &outdir.Cluster{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version, Runtime: c.Etcd.Runtime.Name(),
 		UID: c.Etcd.User.UID, GID: c.Etcd.User.GID}
 	built := map[string]NodeResult{}
 	for _, r := range res.Nodes {

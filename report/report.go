@@ -9,6 +9,7 @@ package report
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -150,11 +151,32 @@ func (f *FatalError) Error() string {
 }
 
 // Join appends a path segment: Join("nodes[1]", "ip") == "nodes[1].ip".
+// A key that is not plain (a map key from the spec: blanks, quotes, a
+// newline) is quoted, Join("etcd.extraFlags", "a\nb") ==
+// `etcd.extraFlags["a\nb"]`, so a report line never breaks in two and no
+// key can print something that reads as another finding.
 func Join(base, field string) string {
+	if !plainKey(field) {
+		return base + "[" + strconv.Quote(field) + "]"
+	}
 	if base == "" {
 		return field
 	}
 	return base + "." + field
+}
+
+// plainKey: what is printed bare. '.' stays bare, as flag names such as
+// "experimental-foo.bar" read best unquoted.
+func plainKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Index appends an index: Index("nodes", 1) == "nodes[1]".
