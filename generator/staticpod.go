@@ -220,4 +220,3 @@ func hasLivez(version string) bool {
 	patch, _ := strconv.Atoi(digits)
 	return minor > 5 || minor == 5 && patch >= 11
 }
-
