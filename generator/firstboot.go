@@ -7,6 +7,7 @@ import (
 	"text/template"
 
 	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/pki"
 	"github.com/etcdimg/etcdimg/release"
 )
 
@@ -113,7 +114,7 @@ chown "$ETCD_USER:$ETCD_GROUP" "$DATA_DIR"
 {{- if .Cluster.TLS.Enabled}}
 install -d -m 0700 -o "$ETCD_USER" -g "$ETCD_GROUP" "$PKI_DIR"
 {{- range .PKIFiles}}
-install -m {{.Mode}} -o "$ETCD_USER" -g "$ETCD_GROUP" "$seed/{{$.SeedDir}}/pki/{{.Name}}" "$PKI_DIR/{{.Name}}"
+install -m {{.Mode}} -o {{.Owner}} -g {{.Group}} "$seed/{{$.SeedDir}}/pki/{{.Name}}" "$PKI_DIR/{{.Name}}"
 {{- end}}
 {{- end}}
 step install
@@ -145,18 +146,22 @@ echo "etcdimg: etcd {{.Release.Version}} installed; member {{.Node.Name}} starti
 // refers to.
 const StagedManifestPath = "/etc/etcdimg/etcd.yaml"
 
-type vmPKIFile struct{ Name, Mode string }
+// vmPKIFile is one install line: owner and group are shell words.
+type vmPKIFile struct{ Name, Mode, Owner, Group string }
 
-// vmPKIFiles are the certificate files installed on the VM: keys 0600 and
-// certificates 0644, all owned by the etcd user.
+// vmPKIFiles are the certificate files installed on the VM, as
+// pki.NodeFiles describes them.
 func vmPKIFiles() []vmPKIFile {
 	var out []vmPKIFile
-	for _, f := range pkiFiles(&NodePKI{}) {
-		mode := "0644"
-		if strings.HasSuffix(f.name, ".key") {
-			mode = "0600"
+	for _, f := range pki.NodeFiles() {
+		v := vmPKIFile{Name: f.Name, Mode: fmt.Sprintf("%04o", f.Mode)}
+		switch f.Owner {
+		case pki.OwnerEtcd:
+			v.Owner, v.Group = `"$ETCD_USER"`, `"$ETCD_GROUP"`
+		default:
+			panic("generator: no owner " + f.Owner + " on the VM")
 		}
-		out = append(out, vmPKIFile{f.name, mode})
+		out = append(out, v)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/pki"
 	"github.com/etcdimg/etcdimg/release"
 )
 
@@ -134,7 +135,12 @@ func etcdctlEnv(c *model.Cluster, n model.Node) string {
 	// The loopback URL when etcd listens there: it survives an IP change.
 	urls := c.ListenClientURLs(n)
 	ep := urls[len(urls)-1]
-	return fmt.Sprintf("# Written by etcdimg: `set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl endpoint health`\n"+
-		"ETCDCTL_ENDPOINTS=%s\nETCDCTL_CACERT=%s\nETCDCTL_CERT=%s\nETCDCTL_KEY=%s\n",
-		ep, VMPKIFile(c, "ca.crt"), VMPKIFile(c, "healthcheck-client.crt"), VMPKIFile(c, "healthcheck-client.key"))
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by etcdimg: `set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl endpoint health`\nETCDCTL_ENDPOINTS=%s\n", ep)
+	for _, f := range pki.NodeFiles() {
+		if f.Env != "" {
+			fmt.Fprintf(&b, "%s=%s\n", f.Env, VMPKIFile(c, f.Name))
+		}
+	}
+	return b.String()
 }
