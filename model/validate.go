@@ -5,11 +5,9 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-	"net/url"
 	"path"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/etcdimg/etcdimg/internal/etcdflags"
@@ -274,141 +272,6 @@ func (v *validator) user(u User) {
 			v.errf(id.path, "%d is out of range 1-60000", id.n)
 		}
 	}
-}
-
-var (
-	imageRE         = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`)
-	containerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) // docker's and podman's rule
-)
-
-// containerEngines are where Debian's docker.io / docker-ce and podman
-// packages install their CLIs; systemd wants absolute paths to be sure
-// which binary runs.
-var containerEngines = map[string]string{"docker": "/usr/bin/docker", "podman": "/usr/bin/podman"}
-
-// ContainerEtcdPath is the etcd binary inside etcd's official images
-// (gcr.io/etcd-development/etcd, quay.io/coreos/etcd) and the local one.
-const ContainerEtcdPath = "/usr/local/bin/etcd"
-
-func (v *validator) runtime(m *Etcd, e spec.Etcd, ports map[int]string) Runtime {
-	name := or(e.Runtime, v.d.Etcd.Runtime)
-	switch name {
-	case RuntimeSystemd:
-		return &SystemdRuntime{}
-	case RuntimeContainer:
-		return v.container(m, e.Container)
-	case RuntimeStaticPod:
-		return v.staticPod(m, e, ports)
-	default:
-		v.errf("etcd.runtime", "%q is not one of systemd, static-pod, container", name)
-		return nil
-	}
-}
-
-func (v *validator) container(m *Etcd, sc spec.Container) *ContainerRuntime {
-	d := v.d.Etcd.Container
-	r := &ContainerRuntime{
-		Engine:        or(sc.Engine, d.Engine),
-		ContainerName: or(sc.Name, d.Name),
-		EtcdPath:      ContainerEtcdPath,
-	}
-	if p, ok := containerEngines[r.Engine]; ok {
-		r.EnginePath = p
-	} else {
-		v.errf("etcd.container.engine", "%q is not docker or podman", r.Engine)
-	}
-	if sc.Image == nil {
-		r.Image, r.LocalImage = LocalImageName(m.Version), true
-	} else {
-		r.Image = *sc.Image
-		v.image("etcd.container.image", r.Image)
-	}
-	if !containerNameRE.MatchString(r.ContainerName) || len(r.ContainerName) > 128 {
-		v.errf("etcd.container.name", "%q is not a container name (letters, digits, '_', '.', '-')", r.ContainerName)
-	}
-	return r
-}
-
-func (v *validator) image(p, s string) {
-	if !imageRE.MatchString(s) || len(s) > 255 {
-		v.errf(p, "%q is not an image reference", s)
-	}
-}
-
-func (v *validator) staticPod(m *Etcd, e spec.Etcd, ports map[int]string) *StaticPodRuntime {
-	sp, d := e.StaticPod, v.d.Etcd.StaticPod
-	r := &StaticPodRuntime{
-		// kubeadm's tag scheme; that registry only has the patch releases
-		// Kubernetes shipped, so other versions need an image in the spec.
-		Image:        or(sp.Image, new("registry.k8s.io/etcd:"+m.Version+"-0")),
-		ManifestPath: or(sp.ManifestPath, d.ManifestPath),
-	}
-	if sp.Image != nil {
-		v.image("etcd.staticPod.image", r.Image)
-	}
-	v.absPath("etcd.staticPod.manifestPath", r.ManifestPath)
-	for _, q := range []struct {
-		path string
-		p    *string
-		def  *string
-		dst  *Quantity
-	}{
-		{"etcd.staticPod.cpuRequest", sp.CPURequest, d.CPURequest, &r.CPURequest},
-		{"etcd.staticPod.memoryRequest", sp.MemoryRequest, d.MemoryRequest, &r.MemoryRequest},
-	} {
-		parsed, err := ParseQuantity(or(q.p, q.def))
-		if err != nil {
-			v.errf(q.path, "%v", err)
-		}
-		*q.dst = parsed
-	}
-	r.Metrics = v.metrics(m, sp, ports)
-	v.warnf("etcd.runtime", "static-pod: etcdimg writes the manifest but does not install kubelet or a container runtime; the node image must have them, with kubelet's staticPodPath set to the manifest's folder, and must be able to pull the image or have it preloaded")
-	return r
-}
-
-// metrics picks where kubelet probes etcd. Like kubeadm, an operator's own
-// --listen-metrics-urls wins and its first URL is probed; otherwise etcd
-// gets a loopback listener on metricsPort.
-func (v *validator) metrics(m *Etcd, sp spec.StaticPod, ports map[int]string) Metrics {
-	for _, f := range m.ExtraFlags {
-		if f.Name != "listen-metrics-urls" {
-			continue
-		}
-		p := report.Join("etcd.extraFlags", f.Name)
-		if sp.MetricsPort != nil {
-			v.errf("etcd.staticPod.metricsPort", "%s already sets the metrics listener; set one of the two", p)
-		}
-		first, _, _ := strings.Cut(f.Value, ",")
-		u, err := url.Parse(first)
-		if err != nil || u.Port() == "" {
-			v.errf(p, "the static pod's probes cannot use %q: want http://host:port", first)
-			return Metrics{Own: true}
-		}
-		// An https metrics listener demands the client certificate that
-		// kubelet's probes cannot present.
-		if u.Scheme != "http" {
-			v.errf(p, "the static pod's probes need an http:// first URL, got %q", first)
-			return Metrics{Own: true}
-		}
-		port, err := strconv.Atoi(u.Port())
-		if err != nil || port < 1 || port > 65535 {
-			v.errf(p, "%q has no valid port", first)
-			return Metrics{Own: true}
-		}
-		host := u.Hostname()
-		if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
-			host = ""
-		}
-		return Metrics{Own: true, Host: host, Port: port}
-	}
-	port := or(sp.MetricsPort, v.d.Etcd.StaticPod.MetricsPort)
-	if v.port("etcd.staticPod.metricsPort", port) {
-		if other, dup := ports[port]; dup {
-			v.errf("etcd.staticPod.metricsPort", "%d is already used by %s", port, other)
-		}
-	}
-	return Metrics{Port: port}
 }
 
 func (v *validator) absPath(p, s string) bool {
