@@ -117,6 +117,19 @@ const ContainerEtcdPath = "/usr/local/bin/etcd"
 
 func (v *validator) runtime(m *Etcd, e spec.Etcd, ports map[int]string) Runtime {
 	name := or(e.Runtime, v.d.Etcd.Runtime)
+	// Options of another runtime do nothing: most likely etcd.runtime was
+	// forgotten, so say so rather than ignore them silently.
+	for _, o := range []struct {
+		path, runtime string
+		set           bool
+	}{
+		{"etcd.container", RuntimeContainer, e.Container != (spec.Container{})},
+		{"etcd.staticPod", RuntimeStaticPod, e.StaticPod != (spec.StaticPod{})},
+	} {
+		if o.set && name != o.runtime {
+			v.warnf(o.path, "ignored: etcd.runtime is %q, not %q", name, o.runtime)
+		}
+	}
 	switch name {
 	case RuntimeSystemd:
 		return &SystemdRuntime{}

@@ -233,3 +233,12 @@ func TestDefaultsOnlyWhenAbsent(t *testing.T) {
 		t.Errorf("container %+v", ct)
 	}
 }
+
+func TestOtherRuntimesOptionsWarn(t *testing.T) {
+	c := base()
+	c.Etcd.StaticPod.CPURequest = new("1")
+	_, r := model.Validate(c)
+	if r.IsFatal() || len(r.Entries) != 1 || r.Entries[0].String() != `warning: etcd.staticPod: ignored: etcd.runtime is "systemd", not "static-pod"` {
+		t.Errorf("report:\n%s", r)
+	}
+}
