@@ -480,7 +480,9 @@ func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
 	var noMAC []string
 	for i, n := range out {
 		// An interface other than the default is the operator's choice.
-		if n.MAC == "" && c.Nodes[i].MAC == "" && n.Interface == *v.d.Network.Interface {
+		// Only names that passed: an invalid one is an error already, and
+		// may hold anything, a newline too.
+		if n.MAC == "" && c.Nodes[i].MAC == "" && n.Interface == *v.d.Network.Interface && dnsLabelRE.MatchString(n.Name) {
 			noMAC = append(noMAC, n.Name)
 		}
 	}

@@ -36,12 +36,17 @@ type Entry struct {
 	Message  string
 }
 
+// String is one line, whatever the message holds: a line break inside it
+// is written as \n, so no part of it can pass for another finding.
 func (e Entry) String() string {
+	msg := oneLine.Replace(e.Message)
 	if e.Path == "" {
-		return fmt.Sprintf("%s: %s", e.Severity, e.Message)
+		return fmt.Sprintf("%s: %s", e.Severity, msg)
 	}
-	return fmt.Sprintf("%s: %s: %s", e.Severity, e.Path, e.Message)
+	return fmt.Sprintf("%s: %s: %s", e.Severity, oneLine.Replace(e.Path), msg)
 }
+
+var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // Report is an ordered list of entries.
 type Report struct {

@@ -28,3 +28,10 @@ func TestJoinQuotesKeys(t *testing.T) {
 		t.Errorf("report %q", s)
 	}
 }
+
+func TestEntryIsOneLine(t *testing.T) {
+	e := Entry{Error, "a\nb", "x\nerror: y\r"}
+	if got := e.String(); got != `error: a\nb: x\nerror: y\r` {
+		t.Errorf("%q", got)
+	}
+}
