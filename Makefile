@@ -12,7 +12,7 @@ export ETCDIMG_RELEASE := $(CURDIR)/$(RELEASE)
 # rather than skip when it cannot run.
 export ETCDIMG_BUILD_TRIXIE ?= $(shell [ "$$(id -u)" = 0 ] && echo 1)
 
-.PHONY: all build etcd-release demo test unit lint deps bench golden clean
+.PHONY: all build etcd-release demo test unit lint deps bench golden fuzz clean
 all: build
 
 build:
@@ -56,6 +56,18 @@ bench: etcd-release
 
 golden:
 	$(GO) test ./... -update
+
+# Every fuzz target of the module (each `func Fuzz…`, found by go test -list),
+# one after the other for FUZZTIME each. `make test` runs them only over their
+# seed corpus (testdata/fuzz/<Target>); a crasher found here lands in that
+# corpus and stays as a regression case: commit it with the fix.
+FUZZTIME ?= 1m
+fuzz: etcd-release
+	@set -eo pipefail; $(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { f[++n] = $$1; next } /^ok/ { for (i = 1; i <= n; i++) print $$2, f[i]; n = 0 }' | \
+	while read -r pkg target; do \
+	  echo "== $$target ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null; \
+	done
 
 clean:
 	rm -rf bin out

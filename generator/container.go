@@ -2,51 +2,11 @@ package generator
 
 import (
 	"bytes"
-	"fmt"
-	"regexp"
 	"strconv"
-	"strings"
 	"text/template"
 
 	"github.com/etcdimg/etcdimg/model"
 )
-
-// ContainerOptions tunes the container runtime (the blog's Option 3): etcd
-// in a docker or podman container supervised by a systemd unit.
-type ContainerOptions struct {
-	// Engine is "docker" (the default) or "podman".
-	Engine string
-	// Image defaults to gcr.io/etcd-development/etcd:v<version>, one of
-	// etcd's two official images (quay.io/coreos/etcd is the other); both
-	// carry the binary at /usr/local/bin/etcd.
-	Image string
-	// Name is the container's name, "etcd" by default.
-	Name string
-}
-
-// ContainerEtcdPath is the etcd binary inside etcd's official images.
-const ContainerEtcdPath = "/usr/local/bin/etcd"
-
-// containerEngines are where Debian's docker.io / docker-ce and podman
-// packages install their CLIs; systemd wants absolute paths to be sure
-// which binary runs.
-var containerEngines = map[string]string{"docker": "/usr/bin/docker", "podman": "/usr/bin/podman"}
-
-// containerNameRE is docker's own rule for container names (podman's too).
-var containerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-
-func (o ContainerOptions) withDefaults(c *model.Cluster) ContainerOptions {
-	if o.Engine == "" {
-		o.Engine = "docker"
-	}
-	if o.Image == "" {
-		o.Image = "gcr.io/etcd-development/etcd:v" + c.Etcd.Version
-	}
-	if o.Name == "" {
-		o.Name = "etcd"
-	}
-	return o
-}
 
 // No sandboxing settings here, unlike etcd.service: the unit's process is
 // only the engine's CLI (dockerd or podman's OCI runtime creates the
@@ -90,31 +50,13 @@ WantedBy=multi-user.target
 
 // ContainerUnit renders a systemd unit that runs n's etcd in a container
 // with exactly the systemd runtime's flags and TLS files.
-func ContainerUnit(c *model.Cluster, n model.Node, o ContainerOptions) (string, error) {
-	o = o.withDefaults(c)
-	enginePath, ok := containerEngines[o.Engine]
-	if !ok {
-		return "", fmt.Errorf("container engine %q: want docker or podman", o.Engine)
-	}
-	if err := checkImage(o.Image); err != nil {
-		return "", err
-	}
-	if !containerNameRE.MatchString(o.Name) {
-		return "", fmt.Errorf("container name %q: want letters, digits, '_', '.' and '-', starting with a letter or digit", o.Name)
-	}
+func ContainerUnit(c *model.Cluster, rt *model.ContainerRuntime, n model.Node) (string, error) {
 	// Bind mounts at the same paths as on the host, so EtcdArgs' paths
-	// hold in the container unchanged.
+	// hold in the container unchanged. The model's paths have no ':',
+	// which separates the fields of --volume and has no escape.
 	binds := []string{c.Etcd.DataDir + ":" + c.Etcd.DataDir}
-	dirs := []string{c.Etcd.DataDir}
 	if c.TLS.Enabled {
 		binds = append(binds, c.TLS.Dir+":"+c.TLS.Dir+":ro")
-		dirs = append(dirs, c.TLS.Dir)
-	}
-	for _, d := range dirs {
-		// ':' separates the fields of --volume and has no escape.
-		if strings.Contains(d, ":") {
-			return "", fmt.Errorf("%q cannot be bind-mounted into a container: it contains ':'", d)
-		}
 	}
 	u := c.Etcd.User
 	nofile := strconv.Itoa(c.Etcd.LimitNOFILE)
@@ -122,7 +64,7 @@ func ContainerUnit(c *model.Cluster, n model.Node, o ContainerOptions) (string, 
 	// first word after "run" that does not start with '-'.
 	run := []string{
 		"--rm",
-		"--name=" + o.Name,
+		"--name=" + rt.ContainerName,
 		// etcd listens on the node's own IP and loopback, as under systemd.
 		"--network=host",
 		// Numeric ids: the image has no etcd user, and the data dir and the
@@ -136,14 +78,8 @@ func ContainerUnit(c *model.Cluster, n model.Node, o ContainerOptions) (string, 
 	for _, b := range binds {
 		run = append(run, "--volume="+b)
 	}
-	run = append(run, o.Image, ContainerEtcdPath)
-	args := EtcdArgs(c, n)
-	for _, a := range append(run, args...) {
-		if strings.ContainsAny(a, "\x00\n\r") {
-			return "", fmt.Errorf("argument %q spans lines; it cannot go into a unit file", a)
-		}
-	}
-	run = append(run, args...)
+	run = append(run, rt.Image, rt.EtcdPath)
+	run = append(run, EtcdArgs(c, n)...)
 	var b bytes.Buffer
 	err := containerUnitTemplate.Execute(&b, struct {
 		Cluster    *model.Cluster
@@ -152,6 +88,6 @@ func ContainerUnit(c *model.Cluster, n model.Node, o ContainerOptions) (string, 
 		EnginePath string
 		Name       string
 		Run        []string
-	}{c, n, o.Engine, enginePath, o.Name, run})
+	}{c, n, rt.Engine, rt.EnginePath, rt.ContainerName, run})
 	return b.String(), err
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/pki"
 )
 
 // VMPKIFile is where a certificate named name (as on the ISO) lives on the VM.
@@ -32,17 +33,21 @@ func EtcdArgs(c *model.Cluster, n model.Node) []string {
 		"--election-timeout=" + strconv.Itoa(e.ElectionMs),
 	}
 	if c.TLS.Enabled {
-		f := func(name string) string { return VMPKIFile(c, name) }
-		args = append(args,
-			"--client-cert-auth",
-			"--trusted-ca-file="+f("ca.crt"),
-			"--cert-file="+f("server.crt"),
-			"--key-file="+f("server.key"),
-			"--peer-client-cert-auth",
-			"--peer-trusted-ca-file="+f("ca.crt"),
-			"--peer-cert-file="+f("peer.crt"),
-			"--peer-key-file="+f("peer.key"),
-		)
+		// Each listener demands client certificates, then takes the
+		// files pki.NodeFiles says feed it.
+		for _, l := range []struct{ listener, auth string }{
+			{pki.ListenerClient, "--client-cert-auth"},
+			{pki.ListenerPeer, "--peer-client-cert-auth"},
+		} {
+			args = append(args, l.auth)
+			for _, f := range pki.NodeFiles() {
+				for _, fl := range f.Flags {
+					if fl.Listener == l.listener {
+						args = append(args, "--"+fl.Name+"="+VMPKIFile(c, f.Name))
+					}
+				}
+			}
+		}
 		if c.TLS.MinVersion != "" {
 			args = append(args, "--tls-min-version="+c.TLS.MinVersion)
 		}

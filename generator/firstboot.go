@@ -2,10 +2,12 @@ package generator
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"text/template"
 
 	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/pki"
 	"github.com/etcdimg/etcdimg/release"
 )
 
@@ -50,7 +52,7 @@ fail() {
 	exit 1
 }
 
-{{- if eq .Runtime "container"}}
+{{- with .Container}}
 
 ENGINE={{sq .EnginePath}}
 [ -x "$ENGINE" ] || fail "runtime container needs $ENGINE on the node; etcdimg does not install {{.Engine}}: put it in the base image"
@@ -81,7 +83,8 @@ step checksum
 tar -xzf "$seed/{{.SeedDir}}/$TARBALL" -C "$stage" --strip-components=1 --no-same-owner --no-same-permissions \
 	"$TOPDIR/etcd" "$TOPDIR/etcdctl" "$TOPDIR/etcdutl"
 step extract
-{{- if .LocalImage}}
+{{- if and .Container .Container.LocalImage}}
+{{- with .Container}}
 
 # No registry on first boot: the image is the release's static etcd binary
 # alone, imported under a local name the unit runs.
@@ -97,6 +100,7 @@ tar -C "$rootfs" -c . | "$ENGINE" import - {{sq .Image}} >/dev/null ||
 rm -rf "$rootfs"
 step image
 {{- end}}
+{{- end}}
 
 for b in {{.Binaries}}; do
 	chown root:root "$stage/$b"
@@ -110,18 +114,18 @@ chown "$ETCD_USER:$ETCD_GROUP" "$DATA_DIR"
 {{- if .Cluster.TLS.Enabled}}
 install -d -m 0700 -o "$ETCD_USER" -g "$ETCD_GROUP" "$PKI_DIR"
 {{- range .PKIFiles}}
-install -m {{.Mode}} -o "$ETCD_USER" -g "$ETCD_GROUP" "$seed/{{$.SeedDir}}/pki/{{.Name}}" "$PKI_DIR/{{.Name}}"
+install -m {{.Mode}} -o {{.Owner}} -g {{.Group}} "$seed/{{$.SeedDir}}/pki/{{.Name}}" "$PKI_DIR/{{.Name}}"
 {{- end}}
 {{- end}}
 step install
 
 umount "$seed"
-{{- if eq .Runtime "static-pod"}}
+{{- with .StaticPod}}
 # kubelet may already watch the folder: it must never see a partial file,
 # and it ignores dot-files, so the manifest is staged and renamed in.
 manifest={{sq .ManifestPath}}
 install -d -m 0755 "$(dirname "$manifest")"
-install -m 0644 {{sq .StagedManifest}} "$(dirname "$manifest")/.etcdimg-manifest.tmp"
+install -m 0644 {{sq $.StagedManifest}} "$(dirname "$manifest")/.etcdimg-manifest.tmp"
 mv -f "$(dirname "$manifest")/.etcdimg-manifest.tmp" "$manifest"
 if systemctl cat kubelet.service >/dev/null 2>&1; then
 	systemctl enable --now --no-block kubelet.service
@@ -142,65 +146,58 @@ echo "etcdimg: etcd {{.Release.Version}} installed; member {{.Node.Name}} starti
 // refers to.
 const StagedManifestPath = "/etc/etcdimg/etcd.yaml"
 
-type vmPKIFile struct{ Name, Mode string }
+// vmPKIFile is one install line: owner and group are shell words.
+type vmPKIFile struct{ Name, Mode, Owner, Group string }
 
-// vmPKIFiles are the certificate files installed on the VM: keys 0600 and
-// certificates 0644, all owned by the etcd user.
+// vmPKIFiles are the certificate files installed on the VM, as
+// pki.NodeFiles describes them.
 func vmPKIFiles() []vmPKIFile {
 	var out []vmPKIFile
-	for _, f := range pkiFiles(&NodePKI{}) {
-		mode := "0644"
-		if strings.HasSuffix(f.name, ".key") {
-			mode = "0600"
+	for _, f := range pki.NodeFiles() {
+		v := vmPKIFile{Name: f.Name, Mode: fmt.Sprintf("%04o", f.Mode)}
+		switch f.Owner {
+		case pki.OwnerEtcd:
+			v.Owner, v.Group = `"$ETCD_USER"`, `"$ETCD_GROUP"`
+		default:
+			panic("generator: no owner " + f.Owner + " on the VM")
 		}
-		out = append(out, vmPKIFile{f.name, mode})
+		out = append(out, v)
 	}
 	return out
 }
 
 func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (string, error) {
-	co := containerOptions(c)
 	data := struct {
-		Cluster                      *model.Cluster
-		Node                         model.Node
-		Release                      *release.Release
-		SeedDir                      string
-		PKIFiles                     []vmPKIFile
-		Runtime, Binaries            string
-		Engine, EnginePath, Image    string
-		LocalImage                   bool
-		ManifestPath, StagedManifest string
+		Cluster        *model.Cluster
+		Node           model.Node
+		Release        *release.Release
+		SeedDir        string
+		PKIFiles       []vmPKIFile
+		Binaries       string
+		Container      *model.ContainerRuntime // nil unless that runtime
+		StaticPod      *model.StaticPodRuntime // nil unless that runtime
+		StagedManifest string
 	}{
 		Cluster: c, Node: n, Release: rel, SeedDir: SeedDir, PKIFiles: vmPKIFiles(),
-		Runtime: c.Etcd.Runtime, Binaries: "etcd etcdctl etcdutl",
-		Engine: co.Engine, EnginePath: containerEngines[co.Engine], Image: co.Image,
-		ManifestPath: staticPodOptions(c).Path(), StagedManifest: StagedManifestPath,
+		Binaries: "etcd etcdctl etcdutl", StagedManifest: StagedManifestPath,
 	}
-	if c.Etcd.Runtime != model.RuntimeSystemd {
+	switch rt := c.Etcd.Runtime.(type) {
+	case *model.SystemdRuntime:
+	case *model.ContainerRuntime:
+		data.Container = rt
+	case *model.StaticPodRuntime:
+		data.StaticPod = rt
+	default:
+		panic(fmt.Sprintf("generator: runtime %T has no first-boot steps", rt))
+	}
+	if data.Container != nil || data.StaticPod != nil {
 		// etcd itself runs from an image; the host keeps the tools so
 		// etcdctl.env works the same under every runtime.
 		data.Binaries = "etcdctl etcdutl"
-		data.LocalImage = c.Etcd.Runtime == model.RuntimeContainer && c.Etcd.Container.Image == ""
 	}
 	var b bytes.Buffer
 	err := firstBootTemplate.Execute(&b, data)
 	return b.String(), err
-}
-
-// containerOptions maps the spec onto the renderer's options; without an
-// image in the spec, the unit runs the one first boot imports.
-func containerOptions(c *model.Cluster) ContainerOptions {
-	o := ContainerOptions{Engine: c.Etcd.Container.Engine, Image: c.Etcd.Container.Image, Name: c.Etcd.Container.Name}
-	if o.Image == "" {
-		o.Image = c.LocalImage()
-	}
-	return o.withDefaults(c)
-}
-
-func staticPodOptions(c *model.Cluster) StaticPodOptions {
-	sp := c.Etcd.StaticPod
-	return StaticPodOptions{Image: sp.Image, ManifestPath: sp.ManifestPath, MetricsPort: sp.MetricsPort,
-		CPURequest: sp.CPURequest, MemoryRequest: sp.MemoryRequest}
 }
 
 // shellQuote single-quotes s for POSIX sh.

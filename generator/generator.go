@@ -10,6 +10,7 @@ import (
 	"path"
 
 	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/pki"
 	"github.com/etcdimg/etcdimg/release"
 )
 
@@ -17,14 +18,10 @@ import (
 // itself: the release tarball and the node's certificates.
 const SeedDir = "etcdimg"
 
-// NodePKI is one node's share of the PKI: the CA certificate and only this
-// node's keys. The CA key and the admin key are never part of it.
-type NodePKI struct {
-	CACert                          []byte
-	ServerCert, ServerKey           []byte
-	PeerCert, PeerKey               []byte
-	HealthcheckCert, HealthcheckKey []byte
-}
+// NodePKI is one node's share of the PKI: the content of each file of
+// pki.NodeFiles, by file name. The CA key and the admin key are never part
+// of it.
+type NodePKI map[string][]byte
 
 // SeedFile is one file on a seed ISO; exactly one of Data and SourcePath is set.
 type SeedFile struct {
@@ -84,10 +81,7 @@ func RenderNode(c *model.Cluster, n model.Node, rel *release.Release) (NodeFiles
 // Seed lists every file of a node's ISO: cloud-init's three in the root,
 // then the release (streamed from tarball, the local file verified against
 // rel.SHA256 by the caller) and, with TLS, the node's own certificates.
-func Seed(c *model.Cluster, nf NodeFiles, rel *release.Release, tarball string, p *NodePKI) ([]SeedFile, error) {
-	if c.TLS.Enabled && p == nil {
-		return nil, fmt.Errorf("seed %s: tls is on but the node has no certificates", nf.Node.Name)
-	}
+func Seed(c *model.Cluster, nf NodeFiles, rel *release.Release, tarball string, p NodePKI) ([]SeedFile, error) {
 	seed := []SeedFile{
 		{Path: "user-data", Mode: 0o444, Data: nf.UserData},
 		{Path: "meta-data", Mode: 0o444, Data: nf.MetaData},
@@ -96,28 +90,15 @@ func Seed(c *model.Cluster, nf NodeFiles, rel *release.Release, tarball string, 
 		{Path: path.Join(SeedDir, rel.Name+".sha256"), Mode: 0o444, Data: []byte(rel.SHA256 + "  " + rel.Name + "\n")},
 	}
 	if c.TLS.Enabled {
-		for _, f := range pkiFiles(p) {
-			seed = append(seed, SeedFile{Path: path.Join(SeedDir, "pki", f.name), Mode: f.mode, Data: f.data})
+		for _, f := range pki.NodeFiles() {
+			// The caller's bug, not the spec's: every node of a TLS
+			// cluster has its certificates.
+			data, ok := p[f.Name]
+			if !ok {
+				return nil, fmt.Errorf("seed %s: tls is on but the node has no %s", nf.Node.Name, f.Name)
+			}
+			seed = append(seed, SeedFile{Path: path.Join(SeedDir, "pki", f.Name), Mode: f.SeedMode, Data: data})
 		}
 	}
 	return seed, nil
-}
-
-type pkiFile struct {
-	name string
-	mode fs.FileMode
-	data []byte
-}
-
-// pkiFiles fixes the names certificates have on the ISO and on the VM.
-func pkiFiles(p *NodePKI) []pkiFile {
-	return []pkiFile{
-		{"ca.crt", 0o444, p.CACert},
-		{"server.crt", 0o444, p.ServerCert},
-		{"server.key", 0o400, p.ServerKey},
-		{"peer.crt", 0o444, p.PeerCert},
-		{"peer.key", 0o400, p.PeerKey},
-		{"healthcheck-client.crt", 0o444, p.HealthcheckCert},
-		{"healthcheck-client.key", 0o400, p.HealthcheckKey},
-	}
 }

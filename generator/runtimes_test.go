@@ -20,7 +20,9 @@ import (
 	"github.com/etcdimg/etcdimg/generator"
 	"github.com/etcdimg/etcdimg/internal/etcdflags"
 	"github.com/etcdimg/etcdimg/internal/golden"
+	"github.com/etcdimg/etcdimg/jsonnet"
 	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/spec"
 )
 
 var engines = []string{"docker", "podman"}
@@ -44,18 +46,54 @@ func forEachNode(t *testing.T, f func(t *testing.T, spec string, c *model.Cluste
 	}
 }
 
-func manifest(t *testing.T, c *model.Cluster, n model.Node, o generator.StaticPodOptions) []byte {
+// loadPatched evaluates golden spec name, changes its decoded spec and
+// resolves it again through the model, as a spec with that change would be:
+// the generator only ever renders validated models.
+func loadPatched(t *testing.T, name string, patch func(*spec.Cluster)) *model.Cluster {
 	t.Helper()
-	b, err := generator.StaticPodManifest(c, n, o)
+	s := goldenSpecs[name]
+	out, err := jsonnet.EvaluateFile(s.path, s.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, r := spec.Decode(out)
+	if r.IsFatal() {
+		t.Fatalf("%s: %s", name, r)
+	}
+	patch(sc)
+	m, r := model.Validate(sc)
+	if r.IsFatal() {
+		t.Fatalf("%s: %s", name, r)
+	}
+	return m
+}
+
+// asStaticPod is spec name run as a static pod with sp's options.
+func asStaticPod(t *testing.T, name string, sp spec.StaticPod) *model.Cluster {
+	return loadPatched(t, name, func(c *spec.Cluster) { c.Etcd.Runtime, c.Etcd.StaticPod = new("static-pod"), sp })
+}
+
+// asContainer is spec name run in a container with co's options.
+func asContainer(t *testing.T, name string, co spec.Container) *model.Cluster {
+	return loadPatched(t, name, func(c *spec.Cluster) { c.Etcd.Runtime, c.Etcd.Container = new("container"), co })
+}
+
+// officialImage is etcd's own image of c's version, which the runtime
+// goldens run (the spec default is an image made on first boot).
+func officialImage(version string) *string { return new("gcr.io/etcd-development/etcd:v" + version) }
+
+func manifest(t *testing.T, c *model.Cluster, n model.Node) []byte {
+	t.Helper()
+	b, err := generator.StaticPodManifest(c, c.Etcd.Runtime.(*model.StaticPodRuntime), n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func containerUnit(t *testing.T, c *model.Cluster, n model.Node, o generator.ContainerOptions) string {
+func containerUnit(t *testing.T, c *model.Cluster, n model.Node) string {
 	t.Helper()
-	u, err := generator.ContainerUnit(c, n, o)
+	u, err := generator.ContainerUnit(c, c.Etcd.Runtime.(*model.ContainerRuntime), n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,16 +101,18 @@ func containerUnit(t *testing.T, c *model.Cluster, n model.Node, o generator.Con
 }
 
 func TestRuntimeGoldens(t *testing.T) {
-	forEachNode(t, func(t *testing.T, spec string, c *model.Cluster, n model.Node) {
-		dir := filepath.Join("..", "testdata", "golden", "runtimes", spec, n.Name)
-		pod := manifest(t, c, n, generator.StaticPodOptions{})
-		if again := manifest(t, c, n, generator.StaticPodOptions{}); string(again) != string(pod) {
+	forEachNode(t, func(t *testing.T, name string, c *model.Cluster, n model.Node) {
+		dir := filepath.Join("..", "testdata", "golden", "runtimes", name, n.Name)
+		sp := asStaticPod(t, name, spec.StaticPod{})
+		pod := manifest(t, sp, n)
+		if again := manifest(t, sp, n); string(again) != string(pod) {
 			t.Error("two renders of the manifest differ")
 		}
 		golden.Check(t, filepath.Join(dir, "etcd.yaml"), pod)
 		for _, e := range engines {
-			u := containerUnit(t, c, n, generator.ContainerOptions{Engine: e})
-			if again := containerUnit(t, c, n, generator.ContainerOptions{Engine: e}); again != u {
+			ct := asContainer(t, name, spec.Container{Engine: new(e), Image: officialImage(c.Etcd.Version)})
+			u := containerUnit(t, ct, n)
+			if again := containerUnit(t, ct, n); again != u {
 				t.Errorf("two renders of the %s unit differ", e)
 			}
 			golden.Check(t, filepath.Join(dir, "etcd-"+e+".service"), []byte(u))
@@ -125,8 +165,9 @@ func checkFlags(t *testing.T, c *model.Cluster, args []string) {
 }
 
 func TestStaticPodIsAPod(t *testing.T) {
-	forEachNode(t, func(t *testing.T, spec string, c *model.Cluster, n model.Node) {
-		p := decodePod(t, manifest(t, c, n, generator.StaticPodOptions{}))
+	forEachNode(t, func(t *testing.T, name string, c *model.Cluster, n model.Node) {
+		c = asStaticPod(t, name, spec.StaticPod{})
+		p := decodePod(t, manifest(t, c, n))
 		if p.APIVersion != "v1" || p.Kind != "Pod" || p.Name != "etcd" || p.Namespace != "kube-system" {
 			t.Errorf("object is %s %s %s/%s", p.APIVersion, p.Kind, p.Namespace, p.Name)
 		}
@@ -254,13 +295,12 @@ func net2(host string, port int) string {
 }
 
 func TestStaticPodOptions(t *testing.T) {
-	s := goldenSpecs["seed-cluster"]
-	c := load(t, s.path, s.opts)
+	c := asStaticPod(t, "seed-cluster", spec.StaticPod{
+		Image: new("registry.example/etcd:3.6.16"), MetricsPort: new(12381), CPURequest: new("250m"), MemoryRequest: new("1Gi"),
+		ManifestPath: new("/var/lib/kubelet/static/etcd.yaml"),
+	})
 	n := c.Nodes[0]
-	p := decodePod(t, manifest(t, c, n, generator.StaticPodOptions{
-		Image: "registry.example/etcd:3.6.16", MetricsPort: 12381, CPURequest: "250m", MemoryRequest: "1Gi",
-		ManifestPath: "/var/lib/kubelet/static/etcd.yaml",
-	}))
+	p := decodePod(t, manifest(t, c, n))
 	ct := p.Spec.Containers[0]
 	if ct.Image != "registry.example/etcd:3.6.16" || ct.Resources.Requests.Cpu().String() != "250m" || ct.Resources.Requests.Memory().String() != "1Gi" {
 		t.Errorf("options ignored: %q %v", ct.Image, ct.Resources.Requests)
@@ -268,14 +308,15 @@ func TestStaticPodOptions(t *testing.T) {
 	if last := ct.Command[len(ct.Command)-1]; last != "--listen-metrics-urls=http://127.0.0.1:12381" || ct.LivenessProbe.HTTPGet.Port.IntVal != 12381 {
 		t.Errorf("metrics port ignored: %q, probe %v", last, ct.LivenessProbe.HTTPGet.Port)
 	}
-	if got := (generator.StaticPodOptions{}).Path(); got != "/etc/kubernetes/manifests/etcd.yaml" {
+	if got := asStaticPod(t, "seed-cluster", spec.StaticPod{}).Etcd.Runtime.(*model.StaticPodRuntime).ManifestPath; got != "/etc/kubernetes/manifests/etcd.yaml" {
 		t.Errorf("default manifest path %q", got)
 	}
 
 	t.Run("before 3.5.11", func(t *testing.T) {
-		old := *c
-		old.Etcd.Version, old.Etcd.Minor = "3.5.10", "3.5"
-		ct := decodePod(t, manifest(t, &old, n, generator.StaticPodOptions{})).Spec.Containers[0]
+		old := loadPatched(t, "seed-cluster", func(c *spec.Cluster) {
+			c.Etcd.Version, c.Etcd.Runtime, c.Etcd.StaticPod = "3.5.10", new("static-pod"), spec.StaticPod{}
+		})
+		ct := decodePod(t, manifest(t, old, n)).Spec.Containers[0]
 		const h = "/health?exclude=NOSPACE&serializable=true"
 		if ct.LivenessProbe.HTTPGet.Path != h || ct.StartupProbe.HTTPGet.Path != h || ct.ReadinessProbe != nil {
 			t.Errorf("probes %+v %+v %+v: 3.5.10 has no /livez", ct.LivenessProbe, ct.StartupProbe, ct.ReadinessProbe)
@@ -288,35 +329,18 @@ func TestStaticPodOptions(t *testing.T) {
 	// As kubeadm does, the operator's own metrics listener wins and its
 	// first URL is probed; a second flag would silently override theirs.
 	t.Run("operator metrics URLs", func(t *testing.T) {
-		own := *c
-		own.Etcd.ExtraFlags = append(slices.Clone(c.Etcd.ExtraFlags),
-			model.Flag{Name: "listen-metrics-urls", Value: "http://0.0.0.0:12381,http://192.168.0.147:12382"})
-		ct := decodePod(t, manifest(t, &own, n, generator.StaticPodOptions{})).Spec.Containers[0]
-		if want := append([]string{"etcd"}, generator.EtcdArgs(&own, n)...); !slices.Equal(ct.Command, want) {
+		own := loadPatched(t, "seed-cluster", func(c *spec.Cluster) {
+			c.Etcd.Runtime, c.Etcd.StaticPod = new("static-pod"), spec.StaticPod{}
+			c.Etcd.ExtraFlags = map[string]spec.Scalar{"listen-metrics-urls": {Text: "http://0.0.0.0:12381,http://192.168.0.147:12382", Kind: "string"}}
+		})
+		ct := decodePod(t, manifest(t, own, n)).Spec.Containers[0]
+		if want := append([]string{"etcd"}, generator.EtcdArgs(own, n)...); !slices.Equal(ct.Command, want) {
 			t.Errorf("command %q, want %q", ct.Command, want)
 		}
 		if g := ct.LivenessProbe.HTTPGet; g.Host != "127.0.0.1" || g.Port.IntVal != 12381 {
 			t.Errorf("probe %s:%s", g.Host, g.Port.String())
 		}
-		own.Etcd.ExtraFlags[len(own.Etcd.ExtraFlags)-1].Value = "https://127.0.0.1:12381"
-		if _, err := generator.StaticPodManifest(&own, n, generator.StaticPodOptions{}); err == nil {
-			t.Error("an https metrics URL cannot be probed by kubelet, but was accepted")
-		}
 	})
-
-	for name, o := range map[string]generator.StaticPodOptions{
-		"metrics on the client port": {MetricsPort: c.Etcd.ClientPort},
-		"metrics on the peer port":   {MetricsPort: c.Etcd.PeerPort},
-		"privileged metrics port":    {MetricsPort: 238},
-		"bad CPU":                    {CPURequest: "lots"},
-		"bad memory":                 {MemoryRequest: "100 Mi"},
-		"image as an option":         {Image: "--privileged"},
-		"relative manifest path":     {ManifestPath: "manifests/etcd.yaml"},
-	} {
-		if _, err := generator.StaticPodManifest(c, n, o); err == nil {
-			t.Errorf("%s: accepted %+v", name, o)
-		}
-	}
 }
 
 // unitValues returns every value of key in a unit file, continuation lines
@@ -461,9 +485,10 @@ func parseRun(t *testing.T, unit string) runWords {
 }
 
 func TestContainerUnitCommandLine(t *testing.T) {
-	forEachNode(t, func(t *testing.T, spec string, c *model.Cluster, n model.Node) {
+	forEachNode(t, func(t *testing.T, name string, c *model.Cluster, n model.Node) {
 		for _, e := range engines {
-			unit := containerUnit(t, c, n, generator.ContainerOptions{Engine: e})
+			c := asContainer(t, name, spec.Container{Engine: new(e), Image: officialImage(c.Etcd.Version)})
+			unit := containerUnit(t, c, n)
 			r := parseRun(t, unit)
 			ep := enginePaths[e]
 			if r.engine != ep || r.sub != "run" {
@@ -531,32 +556,16 @@ func TestContainerUnitCommandLine(t *testing.T) {
 }
 
 func TestContainerOptions(t *testing.T) {
-	s := goldenSpecs["seed-cluster"]
-	c := load(t, s.path, s.opts)
+	c := asContainer(t, "seed-cluster", spec.Container{Engine: new("podman"), Image: new("quay.io/coreos/etcd:v3.6.16"), Name: new("etcd-k8s01")})
 	n := c.Nodes[0]
-	r := parseRun(t, containerUnit(t, c, n, generator.ContainerOptions{Engine: "podman", Image: "quay.io/coreos/etcd:v3.6.16", Name: "etcd-k8s01"}))
+	r := parseRun(t, containerUnit(t, c, n))
 	if r.engine != "/usr/bin/podman" || r.image != "quay.io/coreos/etcd:v3.6.16" || !slices.Contains(r.opts, "--name=etcd-k8s01") {
 		t.Errorf("options ignored: %+v", r)
 	}
-	if r := parseRun(t, containerUnit(t, c, n, generator.ContainerOptions{})); r.engine != "/usr/bin/docker" {
-		t.Errorf("default engine %q, want docker", r.engine)
-	}
-	colon := *c
-	colon.Etcd.DataDir = "/srv/etcd:data"
-	for name, tc := range map[string]struct {
-		c *model.Cluster
-		o generator.ContainerOptions
-	}{
-		"unknown engine":   {c, generator.ContainerOptions{Engine: "rkt"}},
-		"name with blank":  {c, generator.ContainerOptions{Name: "etcd 1"}},
-		"name as option":   {c, generator.ContainerOptions{Name: "-d"}},
-		"image as option":  {c, generator.ContainerOptions{Image: "-d"}},
-		"image with blank": {c, generator.ContainerOptions{Image: "etcd latest"}},
-		"colon in path":    {&colon, generator.ContainerOptions{}},
-	} {
-		if _, err := generator.ContainerUnit(tc.c, n, tc.o); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
+	// Without an image the unit runs the one first boot imports.
+	d := asContainer(t, "seed-cluster", spec.Container{})
+	if r := parseRun(t, containerUnit(t, d, n)); r.engine != "/usr/bin/docker" || r.image != "localhost/etcdimg/etcd:v3.6.16" {
+		t.Errorf("default engine %q image %q, want docker and the local image", r.engine, r.image)
 	}
 }
 
@@ -569,10 +578,11 @@ func TestContainerUnitSystemdVerify(t *testing.T) {
 	if err != nil {
 		t.Skip("systemd-analyze not installed (apt-get install systemd)")
 	}
-	forEachNode(t, func(t *testing.T, spec string, c *model.Cluster, n model.Node) {
+	forEachNode(t, func(t *testing.T, name string, c *model.Cluster, n model.Node) {
 		for _, e := range engines {
 			dir := t.TempDir()
-			unit := strings.ReplaceAll(containerUnit(t, c, n, generator.ContainerOptions{Engine: e}), enginePaths[e], "/bin/true")
+			c := asContainer(t, name, spec.Container{Engine: new(e), Image: officialImage(c.Etcd.Version)})
+			unit := strings.ReplaceAll(containerUnit(t, c, n), enginePaths[e], "/bin/true")
 			p := filepath.Join(dir, "etcd.service")
 			if err := os.WriteFile(p, []byte(unit), 0o644); err != nil {
 				t.Fatal(err)
@@ -605,7 +615,8 @@ func TestContainerRunParsesWithDockerCLI(t *testing.T) {
 	s := goldenSpecs["seed-cluster"]
 	c := load(t, s.path, s.opts)
 	for _, e := range engines {
-		r := parseRun(t, containerUnit(t, c, c.Nodes[0], generator.ContainerOptions{Engine: e}))
+		c := asContainer(t, "seed-cluster", spec.Container{Engine: new(e), Image: officialImage(c.Etcd.Version)})
+		r := parseRun(t, containerUnit(t, c, c.Nodes[0]))
 		args := append(append(append([]string{r.sub}, r.opts...), r.image), r.cmd...)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		cmd := exec.CommandContext(ctx, docker, args...)

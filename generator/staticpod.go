@@ -2,67 +2,11 @@ package generator
 
 import (
 	"fmt"
-	"net"
-	"net/url"
-	"path"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/etcdimg/etcdimg/model"
 )
-
-// StaticPodOptions tunes the Kubernetes static pod runtime (the blog's
-// Option 2). Zero values take kubeadm's defaults.
-type StaticPodOptions struct {
-	// Image defaults to registry.k8s.io/etcd:<version>-0, the tag scheme
-	// kubeadm uses; that registry only has the patch releases Kubernetes
-	// shipped, so other versions need an image given here.
-	Image string
-	// ManifestPath is where the manifest goes on the node; kubelet's
-	// staticPodPath is /etc/kubernetes/manifests on kubeadm nodes.
-	ManifestPath string
-	// MetricsPort is the loopback port of --listen-metrics-urls, which
-	// kubelet probes over plain HTTP: the client port needs a client
-	// certificate that kubelet does not have.
-	MetricsPort int
-	// CPURequest and MemoryRequest (kubeadm's 100m and 100Mi) keep
-	// kubelet from evicting etcd first under node pressure.
-	CPURequest, MemoryRequest string
-}
-
-const (
-	DefaultManifestPath = "/etc/kubernetes/manifests/etcd.yaml"
-	DefaultMetricsPort  = 2381
-)
-
-// withDefaults fills in kubeadm's values.
-func (o StaticPodOptions) withDefaults(c *model.Cluster) StaticPodOptions {
-	if o.Image == "" {
-		o.Image = "registry.k8s.io/etcd:" + c.Etcd.Version + "-0"
-	}
-	if o.ManifestPath == "" {
-		o.ManifestPath = DefaultManifestPath
-	}
-	if o.MetricsPort == 0 {
-		o.MetricsPort = DefaultMetricsPort
-	}
-	if o.CPURequest == "" {
-		o.CPURequest = "100m"
-	}
-	if o.MemoryRequest == "" {
-		o.MemoryRequest = "100Mi"
-	}
-	return o
-}
-
-// Path is where the manifest belongs on the node.
-func (o StaticPodOptions) Path() string {
-	if o.ManifestPath == "" {
-		return DefaultManifestPath
-	}
-	return o.ManifestPath
-}
 
 // The pod types mirror the subset of k8s.io/api/core/v1 we write. The
 // generator does not depend on k8s.io/api (a large module for a dozen
@@ -168,35 +112,14 @@ type podHostPathSpec struct {
 	Type string `yaml:"type"`
 }
 
-// quantityRE is Kubernetes' resource quantity syntax (decimal with an SI or
-// binary suffix, or an exponent), checked here because kubelet would only
-// report a bad value in its log, never start the pod, and say nothing else.
-var quantityRE = regexp.MustCompile(`^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$`)
-
 // StaticPodManifest renders n's etcd as a kubelet static pod, the way
 // kubeadm writes etcd.yaml, with exactly the systemd runtime's flags and
 // TLS files, plus the loopback metrics listener the probes need.
-func StaticPodManifest(c *model.Cluster, n model.Node, o StaticPodOptions) ([]byte, error) {
-	o = o.withDefaults(c)
-	if err := checkImage(o.Image); err != nil {
-		return nil, err
-	}
-	if !path.IsAbs(o.ManifestPath) || path.Clean(o.ManifestPath) != o.ManifestPath {
-		return nil, fmt.Errorf("static pod manifest path %q is not a clean absolute path", o.ManifestPath)
-	}
-	for _, q := range []struct{ what, v string }{{"CPU request", o.CPURequest}, {"memory request", o.MemoryRequest}} {
-		if !quantityRE.MatchString(q.v) {
-			return nil, fmt.Errorf("static pod %s %q is not a Kubernetes quantity (e.g. 100m, 100Mi)", q.what, q.v)
-		}
-	}
+func StaticPodManifest(c *model.Cluster, rt *model.StaticPodRuntime, n model.Node) ([]byte, error) {
 	args := EtcdArgs(c, n)
 	command := append([]string{"etcd"}, args...)
-	metrics, err := metricsListener(c, n, o.MetricsPort)
-	if err != nil {
-		return nil, err
-	}
-	if metrics.flag != "" {
-		command = append(command, metrics.flag)
+	if f := rt.Metrics.Flag(n); f != "" {
+		command = append(command, f)
 	}
 
 	// Mounted at the same paths as on the host, so EtcdArgs' paths hold in
@@ -212,7 +135,7 @@ func StaticPodManifest(c *model.Cluster, n model.Node, o StaticPodOptions) ([]by
 
 	probe := func(p string, initialDelay, period, failures int) *podProbe {
 		return &podProbe{
-			HTTPGet:             podHTTPGet{Host: metrics.host, Path: p, Port: metrics.port, Scheme: "HTTP"},
+			HTTPGet:             podHTTPGet{Host: rt.Metrics.ProbeHost(n), Path: p, Port: rt.Metrics.Port, Scheme: "HTTP"},
 			InitialDelaySeconds: initialDelay, PeriodSeconds: period, TimeoutSeconds: 15, FailureThreshold: failures,
 		}
 	}
@@ -224,10 +147,10 @@ func StaticPodManifest(c *model.Cluster, n model.Node, o StaticPodOptions) ([]by
 	// same reason).
 	c0 := podContainer{
 		Name:            "etcd",
-		Image:           o.Image,
+		Image:           rt.Image,
 		ImagePullPolicy: "IfNotPresent",
 		Command:         command,
-		Resources:       podResources{Requests: podResourceList{CPU: o.CPURequest, Memory: o.MemoryRequest}},
+		Resources:       podResources{Requests: podResourceList{CPU: rt.CPURequest.Text, Memory: rt.MemoryRequest.Text}},
 		// What the systemd unit's sandboxing gives etcd: no capabilities,
 		// no privilege gain, nothing writable but the data dir.
 		SecurityContext: podContainerSecurity{ReadOnlyRootFilesystem: true, Capabilities: podCapabilities{Drop: []string{"ALL"}}},
@@ -283,62 +206,6 @@ func StaticPodManifest(c *model.Cluster, n model.Node, o StaticPodOptions) ([]by
 	return append([]byte(head), body...), nil
 }
 
-type metricsEndpoint struct {
-	flag string // "" when the spec's extra flags already set it
-	host string
-	port int
-}
-
-// metricsListener picks where kubelet probes etcd. Like kubeadm, an
-// operator's own --listen-metrics-urls wins and its first URL is probed;
-// otherwise etcd gets a loopback listener of the node's address family.
-func metricsListener(c *model.Cluster, n model.Node, port int) (metricsEndpoint, error) {
-	for _, f := range c.Etcd.ExtraFlags {
-		if f.Name != "listen-metrics-urls" {
-			continue
-		}
-		first, _, _ := strings.Cut(f.Value, ",")
-		u, err := url.Parse(first)
-		if err != nil || u.Port() == "" {
-			return metricsEndpoint{}, fmt.Errorf("etcd.extraFlags.listen-metrics-urls: cannot probe %q: want http://host:port", first)
-		}
-		// An https metrics listener demands the client certificate that
-		// kubelet's probes cannot present.
-		if u.Scheme != "http" {
-			return metricsEndpoint{}, fmt.Errorf("etcd.extraFlags.listen-metrics-urls: the static pod's probes need an http:// first URL, got %q", first)
-		}
-		p, _ := strconv.Atoi(u.Port())
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			host = loopback(n)
-		}
-		return metricsEndpoint{host: host, port: p}, nil
-	}
-	if port < 1024 || port > 65535 {
-		return metricsEndpoint{}, fmt.Errorf("static pod metrics port %d is out of range 1024-65535 (etcd runs unprivileged)", port)
-	}
-	used := append([]int{c.Etcd.ClientPort, c.Etcd.PeerPort}, c.Etcd.ExtraClientPorts...)
-	for _, p := range used {
-		if p == port {
-			return metricsEndpoint{}, fmt.Errorf("static pod metrics port %d is also an etcd client or peer port", port)
-		}
-	}
-	lo := loopback(n)
-	return metricsEndpoint{
-		flag: "--listen-metrics-urls=http://" + net.JoinHostPort(lo, strconv.Itoa(port)),
-		host: lo,
-		port: port,
-	}, nil
-}
-
-// loopback matches model.ListenClientURLs: an IPv6 node uses ::1.
-func loopback(n model.Node) string {
-	if n.IP.Is6() {
-		return "::1"
-	}
-	return "127.0.0.1"
-}
-
 // hasLivez reports whether etcd serves /livez and /readyz: since 3.5.11.
 func hasLivez(version string) bool {
 	parts := strings.SplitN(version, ".", 3)
@@ -352,18 +219,4 @@ func hasLivez(version string) bool {
 	}
 	patch, _ := strconv.Atoi(digits)
 	return minor > 5 || minor == 5 && patch >= 11
-}
-
-// checkImage refuses what an engine or kubelet would misread: an empty
-// reference, one starting with '-' (an option to docker), or blanks.
-func checkImage(image string) error {
-	if image == "" || strings.HasPrefix(image, "-") ||
-		strings.IndexFunc(image, func(r rune) bool { return !imageRune(r) }) >= 0 {
-		return fmt.Errorf("container image %q is not an image reference", image)
-	}
-	return nil
-}
-
-func imageRune(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/:@", r)
 }

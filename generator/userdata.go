@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/etcdimg/etcdimg/model"
+	"github.com/etcdimg/etcdimg/pki"
 	"github.com/etcdimg/etcdimg/release"
 )
 
@@ -96,20 +97,21 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 // container, or a static pod manifest staged for the first-boot script.
 func runtimeFile(c *model.Cluster, n model.Node) (writeFile, error) {
 	f := writeFile{Path: "/etc/systemd/system/etcd.service", Owner: "root:root", Permissions: "0644"}
-	switch c.Etcd.Runtime {
-	case model.RuntimeContainer:
-		unit, err := ContainerUnit(c, n, containerOptions(c))
-		f.Content = unit
-		return f, err
-	case model.RuntimeStaticPod:
-		manifest, err := StaticPodManifest(c, n, staticPodOptions(c))
+	var err error
+	switch rt := c.Etcd.Runtime.(type) {
+	case *model.SystemdRuntime:
+		f.Content, err = Unit(c, n)
+	case *model.ContainerRuntime:
+		f.Content, err = ContainerUnit(c, rt, n)
+	case *model.StaticPodRuntime:
+		var manifest []byte
+		manifest, err = StaticPodManifest(c, rt, n)
 		f.Path, f.Content = StagedManifestPath, string(manifest)
-		return f, err
 	default:
-		unit, err := Unit(c, n)
-		f.Content = unit
-		return f, err
+		// Only a model built by model.Validate reaches here.
+		panic(fmt.Sprintf("generator: runtime %T has no renderer", rt))
 	}
+	return f, err
 }
 
 // hosts lists every member by IP, FQDN and short name, as the blog's nodes
@@ -133,7 +135,12 @@ func etcdctlEnv(c *model.Cluster, n model.Node) string {
 	// The loopback URL when etcd listens there: it survives an IP change.
 	urls := c.ListenClientURLs(n)
 	ep := urls[len(urls)-1]
-	return fmt.Sprintf("# Written by etcdimg: `set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl endpoint health`\n"+
-		"ETCDCTL_ENDPOINTS=%s\nETCDCTL_CACERT=%s\nETCDCTL_CERT=%s\nETCDCTL_KEY=%s\n",
-		ep, VMPKIFile(c, "ca.crt"), VMPKIFile(c, "healthcheck-client.crt"), VMPKIFile(c, "healthcheck-client.key"))
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by etcdimg: `set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl endpoint health`\nETCDCTL_ENDPOINTS=%s\n", ep)
+	for _, f := range pki.NodeFiles() {
+		if f.Env != "" {
+			fmt.Fprintf(&b, "%s=%s\n", f.Env, VMPKIFile(c, f.Name))
+		}
+	}
+	return b.String()
 }

@@ -30,9 +30,10 @@ func TestLibraryDefaultsMatchGo(t *testing.T) {
 	v := eval(t, `local e = import 'etcdimg.libsonnet'; { d: e.defaults }`, jsonnet.Options{})
 	d := v["d"].(map[string]any)
 	etcd := d["etcd"].(map[string]any)
-	if etcd["clientPort"].(float64) != float64(spec.Defaults.ClientPort) ||
-		etcd["user"].(map[string]any)["uid"].(float64) != float64(spec.Defaults.UID) ||
-		d["tls"].(map[string]any)["enabled"] != spec.Defaults.TLSEnabled {
+	g := spec.Defaults()
+	if etcd["clientPort"].(float64) != float64(*g.Etcd.ClientPort) ||
+		etcd["user"].(map[string]any)["uid"].(float64) != float64(*g.Etcd.User.UID) ||
+		d["tls"].(map[string]any)["enabled"] != *g.TLS.Enabled {
 		t.Errorf("library defaults differ from spec.Defaults: %v", d)
 	}
 }

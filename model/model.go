@@ -1,6 +1,9 @@
-// Package model is the validated cluster: every value parsed, defaulted and
-// checked, with the derived facts (URLs, FQDNs, the initial cluster) that all
-// renderers need computed in one place.
+// Package model is the resolved cluster: every default applied, every value
+// parsed and checked, and the derived facts (URLs, FQDNs, the initial
+// cluster, the runtime's options) that all renderers need computed in one
+// place. A *Cluster exists only for a spec that passed Validate, so the
+// generator renders it without checks of its own and cannot fail where
+// `etcdimg validate` succeeded.
 package model
 
 import (
@@ -8,8 +11,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-
-	"github.com/etcdimg/etcdimg/spec"
 )
 
 // Cluster is a spec that passed validation. Renderers take it as given.
@@ -28,12 +29,13 @@ type Network struct {
 	Gateway       netip.Addr // invalid when unset
 	DNS           []netip.Addr
 	SearchDomains []string
+	Interface     string
 }
 
 type Etcd struct {
 	Version          string // "3.6.16"
 	Minor            string // "3.6"
-	Release          spec.Release
+	Release          Release
 	ClientPort       int
 	PeerPort         int
 	ExtraClientPorts []int
@@ -42,23 +44,24 @@ type Etcd struct {
 	ElectionMs       int
 	DataDir          string
 	LimitNOFILE      int
-	User             spec.User
+	User             User
 	ExtraFlags       []Flag // sorted by name
-	Runtime          string // RuntimeSystemd, RuntimeStaticPod or RuntimeContainer
-	Container        spec.Container
-	StaticPod        spec.StaticPod
+	// Runtime is one of *SystemdRuntime, *ContainerRuntime and
+	// *StaticPodRuntime, with every option of that runtime resolved.
+	Runtime Runtime
 }
 
-// Runtimes: how etcd runs on a node.
-const (
-	RuntimeSystemd   = "systemd"
-	RuntimeStaticPod = "static-pod"
-	RuntimeContainer = "container"
-)
+// Release is the tarball the seeds carry: a local path (relative to the
+// spec file) or a URL, and its sha256 in lower case.
+type Release struct {
+	Path, URL, SHA256 string
+}
 
-// LocalImage is the image the container runtime builds on first boot from
-// the release on the ISO when the spec names none.
-func (c *Cluster) LocalImage() string { return "localhost/etcdimg/etcd:v" + c.Etcd.Version }
+// User is the unprivileged account etcd runs as; never root.
+type User struct {
+	Name, Group string
+	UID, GID    int
+}
 
 // Flag is one extra etcd flag, passed as --Name=Value.
 type Flag struct{ Name, Value string }
@@ -69,7 +72,15 @@ type TLS struct {
 	Dir          string // on the VM
 	KeyAlgorithm string
 	ValidityDays int
-	CA           spec.CA
+	CA           CA
+}
+
+// CA is a generated CA (Algorithm, ValidityDays) or the operator's own
+// (Cert, Key: paths as written in the spec, relative to the spec file).
+type CA struct {
+	Algorithm    string
+	Cert, Key    string
+	ValidityDays int
 }
 
 type Node struct {
@@ -78,7 +89,16 @@ type Node struct {
 	IP        netip.Addr
 	MAC       string // lower-case colon form, or empty
 	Interface string
-	ExtraSANs []string
+	ExtraSANs []string // IPs in canonical form, DNS names as written
+}
+
+// Loopback is the node's loopback address of its own address family, where
+// local tools and probes reach etcd.
+func (n Node) Loopback() netip.Addr {
+	if n.IP.Is6() {
+		return netip.IPv6Loopback()
+	}
+	return netip.MustParseAddr("127.0.0.1")
 }
 
 // Scheme is the URL scheme of every client and peer URL.
@@ -113,11 +133,7 @@ func (c *Cluster) AdvertiseClientURLs(n Node) []string {
 func (c *Cluster) ListenClientURLs(n Node) []string {
 	urls := c.AdvertiseClientURLs(n)
 	if c.Etcd.ListenLocalhost {
-		lo := netip.MustParseAddr("127.0.0.1")
-		if n.IP.Is6() {
-			lo = netip.IPv6Loopback()
-		}
-		urls = append(urls, c.Scheme()+"://"+hostPort(lo, c.Etcd.ClientPort))
+		urls = append(urls, c.Scheme()+"://"+hostPort(n.Loopback(), c.Etcd.ClientPort))
 	}
 	return urls
 }

@@ -32,11 +32,13 @@ var (
 		"/usr": true, "/usr/local": true, "/usr/local/bin": true, "/var": true, "/var/lib": true}
 )
 
-// Validate checks every field of c (after defaults) and returns the model.
-// The model is nil when the report holds an error.
+// Validate resolves c into the model: every absent field takes its value
+// from spec.Defaults (c itself is never changed), every value is checked,
+// and each finding carries its path. The model is nil when the report holds
+// an error; otherwise everything the generator and the PKI will do with it
+// succeeds.
 func Validate(c *spec.Cluster) (*Cluster, report.Report) {
-	v := &validator{}
-	spec.ApplyDefaults(c)
+	v := &validator{d: spec.Defaults()}
 	m := v.cluster(c)
 	v.r.Sort()
 	if v.r.IsFatal() {
@@ -45,28 +47,39 @@ func Validate(c *spec.Cluster) (*Cluster, report.Report) {
 	return m, v.r
 }
 
-type validator struct{ r report.Report }
+type validator struct {
+	r report.Report
+	d *spec.Cluster // the defaults
+}
+
+// or is the spec's value when the field is present, the default otherwise.
+func or[T any](p, def *T) T {
+	if p != nil {
+		return *p
+	}
+	return *def
+}
 
 func (v *validator) errf(p, f string, a ...any)  { v.r.Errorf(p, f, a...) }
 func (v *validator) warnf(p, f string, a ...any) { v.r.Warnf(p, f, a...) }
 
 func (v *validator) cluster(c *spec.Cluster) *Cluster {
-	m := &Cluster{Name: c.Name, Token: c.Token, Domain: strings.TrimSuffix(c.Domain, ".")}
+	m := &Cluster{Name: c.Name, Token: or(c.Token, &c.Name), Domain: strings.TrimSuffix(c.Domain, ".")}
 	switch {
 	case c.Name == "":
 		v.errf("name", "required: name the cluster (a DNS label such as \"etcd\"); it is part of every node's instance-id")
 	case !dnsLabelRE.MatchString(c.Name):
 		v.errf("name", "%q is not a DNS label: use 1-63 lower-case letters, digits and '-', not starting or ending with '-'", c.Name)
 	}
-	if c.Token != "" && !tokenRE.MatchString(c.Token) {
-		v.errf("token", "%q is not a valid cluster token: use up to 128 letters, digits, '.', '_' or '-'", c.Token)
+	if c.Token != nil && !tokenRE.MatchString(*c.Token) {
+		v.errf("token", "%q is not a valid cluster token: use up to 128 letters, digits, '.', '_' or '-'", *c.Token)
 	}
 	if m.Domain != "" {
 		v.dnsName("domain", m.Domain)
 	}
 	m.Network = v.network(c)
 	m.Etcd = v.etcd(c)
-	m.TLS = v.tls(c, m.Etcd.Minor)
+	m.TLS = v.tls(c, &m.Etcd)
 	m.Nodes = v.nodes(c, m)
 	return m
 }
@@ -124,8 +137,9 @@ func (v *validator) network(c *spec.Cluster) Network {
 			n.SearchDomains = append(n.SearchDomains, strings.TrimSuffix(d, "."))
 		}
 	}
-	if !ifnameRE.MatchString(c.Network.Interface) {
-		v.errf("network.interface", "%q is not a Linux interface name (1-15 letters, digits, '_', '.', '-')", c.Network.Interface)
+	n.Interface = or(c.Network.Interface, v.d.Network.Interface)
+	if !ifnameRE.MatchString(n.Interface) {
+		v.errf("network.interface", "%q is not a Linux interface name (1-15 letters, digits, '_', '.', '-')", n.Interface)
 	}
 	return n
 }
@@ -143,12 +157,21 @@ func (v *validator) port(p string, n int) bool {
 }
 
 func (v *validator) etcd(c *spec.Cluster) Etcd {
-	e := c.Etcd
+	e, d := c.Etcd, v.d.Etcd
 	m := Etcd{
-		Version: e.Version, Release: e.Release, ClientPort: e.ClientPort, PeerPort: e.PeerPort,
-		ExtraClientPorts: e.ExtraClientPorts, ListenLocalhost: *e.ListenLocalhost,
-		HeartbeatMs: e.HeartbeatIntervalMs, ElectionMs: e.ElectionTimeoutMs,
-		DataDir: e.DataDir, LimitNOFILE: e.LimitNOFILE, User: e.User,
+		Release:          Release{Path: e.Release.Path, URL: e.Release.URL},
+		ClientPort:       or(e.ClientPort, d.ClientPort),
+		PeerPort:         or(e.PeerPort, d.PeerPort),
+		ExtraClientPorts: e.ExtraClientPorts,
+		ListenLocalhost:  or(e.ListenLocalhost, d.ListenLocalhost),
+		HeartbeatMs:      or(e.HeartbeatIntervalMs, d.HeartbeatIntervalMs),
+		ElectionMs:       or(e.ElectionTimeoutMs, d.ElectionTimeoutMs),
+		DataDir:          or(e.DataDir, d.DataDir),
+		LimitNOFILE:      or(e.LimitNOFILE, d.LimitNOFILE),
+		User: User{
+			Name: or(e.User.Name, d.User.Name), UID: or(e.User.UID, d.User.UID),
+			Group: or(e.User.Group, d.User.Group), GID: or(e.User.GID, d.User.GID),
+		},
 	}
 	if e.Version == "" {
 		v.errf("etcd.version", "required: the etcd version the ISOs carry, e.g. \"3.6.16\"")
@@ -181,12 +204,12 @@ func (v *validator) etcd(c *spec.Cluster) Etcd {
 		m.Release.SHA256 = strings.ToLower(rel.SHA256)
 	}
 
-	okC := v.port("etcd.clientPort", e.ClientPort)
-	okP := v.port("etcd.peerPort", e.PeerPort)
-	if okC && okP && e.ClientPort == e.PeerPort {
-		v.errf("etcd.peerPort", "%d is also the client port; peers and clients need different ports", e.PeerPort)
+	okC := v.port("etcd.clientPort", m.ClientPort)
+	okP := v.port("etcd.peerPort", m.PeerPort)
+	if okC && okP && m.ClientPort == m.PeerPort {
+		v.errf("etcd.peerPort", "%d is also the client port; peers and clients need different ports", m.PeerPort)
 	}
-	seen := map[int]string{e.ClientPort: "etcd.clientPort", e.PeerPort: "etcd.peerPort"}
+	seen := map[int]string{m.ClientPort: "etcd.clientPort", m.PeerPort: "etcd.peerPort"}
 	for i, p := range e.ExtraClientPorts {
 		path := report.Index("etcd.extraClientPorts", i)
 		if !v.port(path, p) {
@@ -199,76 +222,55 @@ func (v *validator) etcd(c *spec.Cluster) Etcd {
 		seen[p] = path
 	}
 
-	if e.HeartbeatIntervalMs < 1 {
-		v.errf("etcd.heartbeatIntervalMs", "%d must be a positive number of milliseconds", e.HeartbeatIntervalMs)
+	if m.HeartbeatMs < 1 {
+		v.errf("etcd.heartbeatIntervalMs", "%d must be a positive number of milliseconds", m.HeartbeatMs)
 	}
 	switch {
-	case e.ElectionTimeoutMs < 5*e.HeartbeatIntervalMs:
+	case m.ElectionMs < 5*m.HeartbeatMs:
 		v.errf("etcd.electionTimeoutMs", "%d is less than 5 × heartbeatIntervalMs (%d); etcd needs at least %d",
-			e.ElectionTimeoutMs, e.HeartbeatIntervalMs, 5*e.HeartbeatIntervalMs)
-	case e.ElectionTimeoutMs > 50000:
-		v.errf("etcd.electionTimeoutMs", "%d is above etcd's maximum of 50000", e.ElectionTimeoutMs)
+			m.ElectionMs, m.HeartbeatMs, 5*m.HeartbeatMs)
+	case m.ElectionMs > 50000:
+		v.errf("etcd.electionTimeoutMs", "%d is above etcd's maximum of 50000", m.ElectionMs)
 	}
 
-	v.absPath("etcd.dataDir", e.DataDir)
+	v.absPath("etcd.dataDir", m.DataDir)
 
-	if e.LimitNOFILE < 1024 || e.LimitNOFILE > 1048576 {
-		v.errf("etcd.limitNOFILE", "%d is out of range 1024-1048576", e.LimitNOFILE)
+	if m.LimitNOFILE < 1024 || m.LimitNOFILE > 1048576 {
+		v.errf("etcd.limitNOFILE", "%d is out of range 1024-1048576", m.LimitNOFILE)
 	}
-	u := e.User
-	if !posixNameRE.MatchString(u.Name) {
-		v.errf("etcd.user.name", "%q is not a valid user name (lower-case letters, digits, '_', '-', up to 32)", u.Name)
-	}
-	if !posixNameRE.MatchString(u.Group) {
-		v.errf("etcd.user.group", "%q is not a valid group name (lower-case letters, digits, '_', '-', up to 32)", u.Group)
-	}
-	if u.UID < 1 || u.UID > 60000 {
-		v.errf("etcd.user.uid", "%d is out of range 1-60000", u.UID)
-	}
-	if u.GID < 1 || u.GID > 60000 {
-		v.errf("etcd.user.gid", "%d is out of range 1-60000", u.GID)
-	}
+	v.user(m.User)
 	m.ExtraFlags = v.extraFlags(e.ExtraFlags, m.Minor)
-	v.runtime(&m, e, seen)
+	m.Runtime = v.runtime(&m, e, seen)
 	return m
 }
 
-var (
-	imageRE         = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`)
-	containerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) // docker's and podman's rule
-)
-
-func (v *validator) runtime(m *Etcd, e spec.Etcd, ports map[int]string) {
-	m.Runtime, m.Container, m.StaticPod = e.Runtime, e.Container, e.StaticPod
-	switch e.Runtime {
-	case RuntimeSystemd:
-		return
-	case RuntimeContainer:
-		if e.Container.Engine != "docker" && e.Container.Engine != "podman" {
-			v.errf("etcd.container.engine", "%q is not docker or podman", e.Container.Engine)
+// user refuses root by name and by id: etcd never runs as root, and a
+// "root" group would hand the data dir and the keys to every root-group
+// process.
+func (v *validator) user(u User) {
+	const why = "; etcd never runs as root"
+	switch {
+	case u.Name == "root":
+		v.errf("etcd.user.name", "%q is the superuser%s: use an account of its own such as \"etcd\"", u.Name, why)
+	case !posixNameRE.MatchString(u.Name):
+		v.errf("etcd.user.name", "%q is not a valid user name (lower-case letters, digits, '_', '-', up to 32)", u.Name)
+	}
+	switch {
+	case u.Group == "root":
+		v.errf("etcd.user.group", "%q is the superuser's group%s: use a group of its own such as \"etcd\"", u.Group, why)
+	case !posixNameRE.MatchString(u.Group):
+		v.errf("etcd.user.group", "%q is not a valid group name (lower-case letters, digits, '_', '-', up to 32)", u.Group)
+	}
+	for _, id := range []struct {
+		path string
+		n    int
+	}{{"etcd.user.uid", u.UID}, {"etcd.user.gid", u.GID}} {
+		switch {
+		case id.n == 0:
+			v.errf(id.path, "0 is out of range 1-60000: 0 is root%s", why)
+		case id.n < 1 || id.n > 60000:
+			v.errf(id.path, "%d is out of range 1-60000", id.n)
 		}
-		if e.Container.Image != "" && !imageRE.MatchString(e.Container.Image) {
-			v.errf("etcd.container.image", "%q is not an image reference", e.Container.Image)
-		}
-		if !containerNameRE.MatchString(e.Container.Name) {
-			v.errf("etcd.container.name", "%q is not a container name (letters, digits, '_', '.', '-')", e.Container.Name)
-		}
-	case RuntimeStaticPod:
-		sp := e.StaticPod
-		if sp.Image != "" && !imageRE.MatchString(sp.Image) {
-			v.errf("etcd.staticPod.image", "%q is not an image reference", sp.Image)
-		}
-		if sp.ManifestPath != "" {
-			v.absPath("etcd.staticPod.manifestPath", sp.ManifestPath)
-		}
-		if sp.MetricsPort != 0 && v.port("etcd.staticPod.metricsPort", sp.MetricsPort) {
-			if other, dup := ports[sp.MetricsPort]; dup {
-				v.errf("etcd.staticPod.metricsPort", "%d is already used by %s", sp.MetricsPort, other)
-			}
-		}
-		v.warnf("etcd.runtime", "static-pod: etcdimg writes the manifest but does not install kubelet or a container runtime; the node image must have them, with kubelet's staticPodPath set to the manifest's folder, and must be able to pull the image or have it preloaded")
-	default:
-		v.errf("etcd.runtime", "%q is not one of systemd, static-pod, container", e.Runtime)
 	}
 }
 
@@ -293,7 +295,7 @@ func (v *validator) absPath(p, s string) bool {
 func (v *validator) extraFlags(flags map[string]spec.Scalar, minor string) []Flag {
 	var out []Flag
 	for _, name := range slices.Sorted(maps.Keys(flags)) {
-		p := "etcd.extraFlags." + name
+		p := report.Join("etcd.extraFlags", name)
 		val := flags[name]
 		if strings.HasPrefix(name, "-") {
 			v.errf(p, "write the flag name without dashes: %q", strings.TrimLeft(name, "-"))
@@ -347,47 +349,65 @@ var refusedFlags = map[string]string{
 	"peer-auto-tls": "makes etcd use self-signed peer certificates; etcdimg's PKI (tls) provides real ones",
 }
 
-func (v *validator) tls(c *spec.Cluster, minor string) TLS {
-	t := c.TLS
-	m := TLS{Enabled: *t.Enabled, Dir: t.Dir, KeyAlgorithm: t.KeyAlgorithm, ValidityDays: t.ValidityDays, CA: t.CA}
-	if !m.Enabled {
-		v.warnf("tls.enabled", "false: client and peer traffic is unencrypted and unauthenticated; anyone on the node network can read and write the cluster")
-		return m
+// maxValidityDays keeps a validity a time.Duration can hold, with room:
+// a century.
+const maxValidityDays = 36500
+
+func (v *validator) validity(p string, days int) {
+	if days < 1 || days > maxValidityDays {
+		v.errf(p, "%d is out of range 1-%d days", days, maxValidityDays)
 	}
-	if !contains(tlsVersions, t.MinVersion) {
-		v.errf("tls.minVersion", "%q is not one of %s", t.MinVersion, strings.Join(tlsVersions, ", "))
-	} else if minor != "" {
-		if _, ok := etcdflags.Lookup(minor, "tls-min-version"); ok {
-			m.MinVersion = t.MinVersion
+}
+
+func (v *validator) tls(c *spec.Cluster, m *Etcd) TLS {
+	t, d := c.TLS, v.d.TLS
+	r := TLS{
+		Enabled:      or(t.Enabled, d.Enabled),
+		Dir:          or(t.Dir, d.Dir),
+		KeyAlgorithm: or(t.KeyAlgorithm, d.KeyAlgorithm),
+		ValidityDays: or(t.ValidityDays, d.ValidityDays),
+		CA:           CA{Cert: t.CA.Cert, Key: t.CA.Key},
+	}
+	if !r.Enabled {
+		v.warnf("tls.enabled", "false: client and peer traffic is unencrypted and unauthenticated; anyone on the node network can read and write the cluster")
+		return r
+	}
+	minVersion := or(t.MinVersion, d.MinVersion)
+	if !contains(tlsVersions, minVersion) {
+		v.errf("tls.minVersion", "%q is not one of %s", minVersion, strings.Join(tlsVersions, ", "))
+	} else if m.Minor != "" {
+		if _, ok := etcdflags.Lookup(m.Minor, "tls-min-version"); ok {
+			r.MinVersion = minVersion
 		} else {
-			v.warnf("tls.minVersion", "etcd %s has no --tls-min-version; Go's default minimum (TLS 1.2) applies", minor)
+			v.warnf("tls.minVersion", "etcd %s has no --tls-min-version; Go's default minimum (TLS 1.2) applies", m.Minor)
 		}
 	}
-	if v.absPath("tls.dir", t.Dir) && t.Dir == c.Etcd.DataDir {
-		v.errf("tls.dir", "%q is also the data dir; keep certificates apart from etcd's data", t.Dir)
+	if v.absPath("tls.dir", r.Dir) && r.Dir == m.DataDir {
+		v.errf("tls.dir", "%q is also the data dir; keep certificates apart from etcd's data", r.Dir)
 	}
-	if !contains(keyAlgs, t.KeyAlgorithm) {
-		v.errf("tls.keyAlgorithm", "%q is not one of %s", t.KeyAlgorithm, strings.Join(keyAlgs, ", "))
+	if !contains(keyAlgs, r.KeyAlgorithm) {
+		v.errf("tls.keyAlgorithm", "%q is not one of %s", r.KeyAlgorithm, strings.Join(keyAlgs, ", "))
 	}
-	if t.ValidityDays < 1 {
-		v.errf("tls.validityDays", "%d must be a positive number of days", t.ValidityDays)
-	}
+	v.validity("tls.validityDays", r.ValidityDays)
 	switch {
 	case (t.CA.Cert == "") != (t.CA.Key == ""):
 		v.errf("tls.ca", "set both cert and key to use your own CA, or neither to have etcdimg generate one")
 	case t.CA.Cert != "":
-		if t.CA.Algorithm != "" {
+		if t.CA.Algorithm != nil {
 			v.errf("tls.ca.algorithm", "only for a generated CA; the algorithm of your own CA comes from its key")
 		}
+		if t.CA.ValidityDays != nil {
+			v.errf("tls.ca.validityDays", "only for a generated CA; your own CA's validity is in its certificate")
+		}
 	default:
-		if !contains(keyAlgs, t.CA.Algorithm) {
-			v.errf("tls.ca.algorithm", "%q is not one of %s", t.CA.Algorithm, strings.Join(keyAlgs, ", "))
+		r.CA.Algorithm = or(t.CA.Algorithm, d.CA.Algorithm)
+		r.CA.ValidityDays = or(t.CA.ValidityDays, d.CA.ValidityDays)
+		if !contains(keyAlgs, r.CA.Algorithm) {
+			v.errf("tls.ca.algorithm", "%q is not one of %s", r.CA.Algorithm, strings.Join(keyAlgs, ", "))
 		}
-		if t.CA.ValidityDays < 1 {
-			v.errf("tls.ca.validityDays", "%d must be a positive number of days", t.CA.ValidityDays)
-		}
+		v.validity("tls.ca.validityDays", r.CA.ValidityDays)
 	}
-	return m
+	return r
 }
 
 func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
@@ -403,7 +423,7 @@ func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
 	var out []Node
 	for i, sn := range c.Nodes {
 		p := report.Index("nodes", i)
-		n := Node{Name: sn.Name, Interface: sn.Interface}
+		n := Node{Name: sn.Name, Interface: or(sn.Interface, &m.Network.Interface)}
 		switch {
 		case sn.Name == "":
 			v.errf(p+".name", "required: a DNS label such as \"etcd01\"")
@@ -447,15 +467,12 @@ func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
 				macs[n.MAC] = p
 			}
 		}
-		if !ifnameRE.MatchString(sn.Interface) {
-			v.errf(p+".interface", "%q is not a Linux interface name (1-15 letters, digits, '_', '.', '-')", sn.Interface)
+		if sn.Interface != nil && !ifnameRE.MatchString(n.Interface) {
+			v.errf(p+".interface", "%q is not a Linux interface name (1-15 letters, digits, '_', '.', '-')", n.Interface)
 		}
 		for j, s := range sn.ExtraSANs {
-			sp := report.Index(p+".extraSANs", j)
-			if a, err := netip.ParseAddr(s); err == nil {
-				n.ExtraSANs = append(n.ExtraSANs, a.String())
-			} else if v.dnsName(sp, strings.TrimPrefix(s, "*.")) {
-				n.ExtraSANs = append(n.ExtraSANs, s)
+			if san, ok := v.san(report.Index(p+".extraSANs", j), s); ok {
+				n.ExtraSANs = append(n.ExtraSANs, san)
 			}
 		}
 		out = append(out, n)
@@ -463,7 +480,9 @@ func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
 	var noMAC []string
 	for i, n := range out {
 		// An interface other than the default is the operator's choice.
-		if n.MAC == "" && c.Nodes[i].MAC == "" && n.Interface == spec.Defaults.Interface {
+		// Only names that passed: an invalid one is an error already, and
+		// may hold anything, a newline too.
+		if n.MAC == "" && c.Nodes[i].MAC == "" && n.Interface == *v.d.Network.Interface && dnsLabelRE.MatchString(n.Name) {
 			noMAC = append(noMAC, n.Name)
 		}
 	}
@@ -472,7 +491,7 @@ func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
 		// patterns, and Debian names a NIC after its slot, so without a
 		// MAC the configured name must be exactly the guest's.
 		v.warnf("nodes", "%s: no mac, so network-config configures the NIC named %q by name; Debian cloud images name it after its slot (ens3 on QEMU's pc machine, enp1s0 on q35, enp0s3 in VirtualBox): set each node's mac (the attach scripts give the VM that MAC) or network.interface",
-			strings.Join(noMAC, ", "), c.Network.Interface)
+			strings.Join(noMAC, ", "), m.Network.Interface)
 	}
 	if m.Network.Gateway.IsValid() {
 		if other, clash := ips[m.Network.Gateway]; clash {
@@ -480,6 +499,27 @@ func (v *validator) nodes(c *spec.Cluster, m *Cluster) []Node {
 		}
 	}
 	return out
+}
+
+// san checks one extra subject alternative name as the certificate will
+// hold it: an IP address without a zone (x509 has no place for one), or a
+// DNS name whose first label may be the wildcard "*".
+func (v *validator) san(p, s string) (string, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			v.errf(p, "%q has a zone (%%%s); a certificate holds the address alone: write %q", s, a.Zone(), a.WithZone("").String())
+			return "", false
+		}
+		return a.String(), true
+	}
+	if len(s) > 253 {
+		v.errf(p, "%q is longer than 253 characters", s)
+		return "", false
+	}
+	if !v.dnsName(p, strings.TrimPrefix(s, "*.")) {
+		return "", false
+	}
+	return s, true
 }
 
 func (v *validator) nodeIP(p string, a netip.Addr, n Network) {

@@ -110,6 +110,18 @@ func TestBadSpecs(t *testing.T) {
 			[]string{`error: etcd.release.path: `}},
 		{"release sha mismatch", `{etcd: {release: {sha256: '` + strings.Repeat("0", 64) + `'}}}`,
 			[]string{`error: etcd.release.path: `}},
+		// Both used to pass validate and fail inside build, after writing.
+		{"static pod quantity", `{etcd: {runtime: 'static-pod', staticPod: {cpuRequest: '100 millicores'}}}`,
+			[]string{`error: etcd.staticPod.cpuRequest: "100 millicores" is not a Kubernetes quantity such as 100m, 0.5, 100Mi or 1Gi`}},
+		{"SAN with a zone", `{nodes: [{name: 'a', ip: '192.168.0.5', extraSANs: ['fe80::1%eth0']}]}`,
+			[]string{`error: nodes[0].extraSANs[0]: "fe80::1%eth0" has a zone (%eth0); a certificate holds the address alone: write "fe80::1"`}},
+		{"root", `{etcd: {user: {name: 'root', group: 'root'}}}`,
+			[]string{`error: etcd.user.group: "root" is the superuser's group; etcd never runs as root: use a group of its own such as "etcd"`,
+				`error: etcd.user.name: "root" is the superuser; etcd never runs as root: use an account of its own such as "etcd"`}},
+		{"explicit zero", `{etcd: {clientPort: 0, user: {uid: 0}}, tls: {validityDays: 0}}`,
+			[]string{`error: etcd.clientPort: 0 is not a port (1-65535)`,
+				`error: etcd.user.uid: 0 is out of range 1-60000: 0 is root; etcd never runs as root`,
+				`error: tls.validityDays: 0 is out of range 1-36500 days`}},
 		{"newline injection", `{etcd: {extraFlags: {'log-level': 'info\nExecStartPre=/bin/evil'}}}`,
 			[]string{`error: etcd.extraFlags.log-level: the value must be one line`}},
 	}

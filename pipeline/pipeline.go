@@ -184,7 +184,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return res, nil
 	}
 
-	var certs map[string]*generator.NodePKI
+	var certs map[string]generator.NodePKI
 	var admin *pki.CertKey
 	if c.TLS.Enabled && !o.NoISO {
 		res.PKIDir = o.PKIDir
@@ -343,21 +343,21 @@ func fqdnOrEmpty(n model.Node) string {
 	return n.FQDN
 }
 
-func nodePKI(p *pki.PKI) map[string]*generator.NodePKI {
-	out := map[string]*generator.NodePKI{}
-	for name, nc := range p.Nodes {
-		out[name] = &generator.NodePKI{
-			CACert:     p.CACertPEM,
-			ServerCert: nc.Server.CertPEM, ServerKey: nc.Server.KeyPEM,
-			PeerCert: nc.Peer.CertPEM, PeerKey: nc.Peer.KeyPEM,
-			HealthcheckCert: nc.HealthcheckClient.CertPEM, HealthcheckKey: nc.HealthcheckClient.KeyPEM,
+// nodePKI is each node's share of p: the files pki.NodeFiles lists.
+func nodePKI(p *pki.PKI) map[string]generator.NodePKI {
+	out := map[string]generator.NodePKI{}
+	for name := range p.Nodes {
+		files := generator.NodePKI{}
+		for _, f := range pki.NodeFiles() {
+			files[f.Name] = p.FileData(name, f)
 		}
+		out[name] = files
 	}
 	return out
 }
 
 func buildNodes(ctx context.Context, c *model.Cluster, nodes []model.Node, nfs []generator.NodeFiles, rel *release.Release, tarball string,
-	certs map[string]*generator.NodePKI, o Options) ([]NodeResult, error) {
+	certs map[string]generator.NodePKI, o Options) ([]NodeResult, error) {
 	par := o.Parallel
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
@@ -395,7 +395,7 @@ func buildNodes(ctx context.Context, c *model.Cluster, nodes []model.Node, nfs [
 	return results, nil
 }
 
-func buildNode(c *model.Cluster, n model.Node, nf generator.NodeFiles, rel *release.Release, tarball string, p *generator.NodePKI, o Options) (NodeResult, error) {
+func buildNode(c *model.Cluster, n model.Node, nf generator.NodeFiles, rel *release.Release, tarball string, p generator.NodePKI, o Options) (NodeResult, error) {
 	res := NodeResult{Name: n.Name, Dir: filepath.Join(o.OutDir, n.Name)}
 	if o.NoISO {
 		return res, nil
@@ -463,7 +463,7 @@ func nodeFiles(dir string, nf generator.NodeFiles) []durable.File {
 }
 
 func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.CertKey) error {
-	cj := &outdir.Cluster{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version, Runtime: c.Etcd.Runtime,
+	cj := &outdir.Cluster{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version, Runtime: c.Etcd.Runtime.Name(),
 		UID: c.Etcd.User.UID, GID: c.Etcd.User.GID}
 	built := map[string]NodeResult{}
 	for _, r := range res.Nodes {

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto/x509"
+	"io/fs"
 	"net"
 	"path"
 	"slices"
@@ -16,13 +17,111 @@ const caName = "ca"
 // with etcd auth enabled it is the user name etcd sees.
 const AdminCommonName = "etcdimg-admin"
 
-// Profile names, also the base names of the files in Dir/nodes/<name>/.
+// Profile names, also the base names of the files in Dir/nodes/<name>/
+// and of the files a node carries. ProfileCA names the CA certificate in
+// NodeFiles.
 const (
 	ProfileServer            = "server"
 	ProfilePeer              = "peer"
 	ProfileHealthcheckClient = "healthcheck-client"
 	ProfileAdmin             = "admin"
+	ProfileCA                = "ca"
 )
+
+// nodeProfile is one certificate every node carries, and everything the
+// rest of etcdimg needs to know about it: how it is issued (config), which
+// etcd flags name its files, which etcdctl variables. A new certificate is
+// one entry here; issuance, the seed, the first-boot install, the etcd
+// command line and etcdctl.env all follow from it.
+type nodeProfile struct {
+	name                string
+	config              func(cluster string, n Node) certConfig
+	certFlags, keyFlags []EtcdFlag
+	certEnv, keyEnv     string
+}
+
+// nodeProfiles in the order files are issued, carried and installed.
+var nodeProfiles = []nodeProfile{
+	{name: ProfileServer, config: serverProfile,
+		certFlags: []EtcdFlag{{ListenerClient, "cert-file"}}, keyFlags: []EtcdFlag{{ListenerClient, "key-file"}}},
+	{name: ProfilePeer, config: peerProfile,
+		certFlags: []EtcdFlag{{ListenerPeer, "peer-cert-file"}}, keyFlags: []EtcdFlag{{ListenerPeer, "peer-key-file"}}},
+	// For root on the node: etcdctl against the local member.
+	{name: ProfileHealthcheckClient, config: healthcheckClientProfile, certEnv: "ETCDCTL_CERT", keyEnv: "ETCDCTL_KEY"},
+}
+
+// etcd's two TLS listeners; each flag of a node file belongs to one.
+const (
+	ListenerClient = "client"
+	ListenerPeer   = "peer"
+)
+
+// EtcdFlag is an etcd flag that takes the path of a node file on the VM.
+type EtcdFlag struct {
+	Listener string // ListenerClient or ListenerPeer
+	Name     string // without dashes: "cert-file"
+}
+
+// Owners of node files on the VM.
+const (
+	OwnerEtcd = "etcd" // the spec's etcd user and group
+)
+
+// NodeFile is one file of the PKI that a node carries: on its seed as
+// etcdimg/pki/<Name> (SeedMode), installed on first boot as
+// <tls.dir>/<Name> (Mode, Owner).
+type NodeFile struct {
+	Profile  string // a node profile, or ProfileCA
+	Key      bool   // the private key; otherwise the certificate
+	Name     string
+	SeedMode fs.FileMode
+	Mode     fs.FileMode
+	Owner    string
+	Flags    []EtcdFlag // the etcd flags that name it
+	Env      string     // the etcdctl.env variable that names it, if any
+}
+
+// Modes: certificates are public, keys readable by their owner only (the
+// seed is read-only media, so no write bits there).
+const (
+	seedCertMode, seedKeyMode fs.FileMode = 0o444, 0o400
+	vmCertMode, vmKeyMode     fs.FileMode = 0o644, 0o600
+)
+
+// NodeFiles lists, in order, every file each node carries: the CA
+// certificate (never its key), then each node profile's certificate and
+// key.
+func NodeFiles() []NodeFile {
+	files := []NodeFile{{
+		Profile: ProfileCA, Name: "ca.crt", SeedMode: seedCertMode, Mode: vmCertMode, Owner: OwnerEtcd,
+		Flags: []EtcdFlag{{ListenerClient, "trusted-ca-file"}, {ListenerPeer, "peer-trusted-ca-file"}},
+		Env:   "ETCDCTL_CACERT",
+	}}
+	for _, p := range nodeProfiles {
+		files = append(files,
+			NodeFile{Profile: p.name, Name: p.name + ".crt", SeedMode: seedCertMode, Mode: vmCertMode, Owner: OwnerEtcd,
+				Flags: p.certFlags, Env: p.certEnv},
+			NodeFile{Profile: p.name, Key: true, Name: p.name + ".key", SeedMode: seedKeyMode, Mode: vmKeyMode, Owner: OwnerEtcd,
+				Flags: p.keyFlags, Env: p.keyEnv})
+	}
+	return files
+}
+
+// FileData is the content of node file f of node, from a PKI that Ensure
+// returned; nil when the PKI has no such node.
+func (p *PKI) FileData(node string, f NodeFile) []byte {
+	if f.Profile == ProfileCA {
+		return p.CACertPEM
+	}
+	ck, ok := p.Nodes[node][f.Profile]
+	if !ok {
+		return nil
+	}
+	if f.Key {
+		return ck.KeyPEM
+	}
+	return ck.CertPEM
+}
 
 // certConfig is what a profile decides about one certificate. Everything here
 // is compared with an existing certificate to decide whether it can be reused.
@@ -47,8 +146,7 @@ func (s certSpec) certFile() string { return s.BaseName + ".crt" }
 func (s certSpec) keyFile() string  { return s.BaseName + ".key" }
 
 // certList is the full, ordered list of leaf certificates for cfg: the admin
-// certificate, then server, peer and healthcheck-client for each node in spec
-// order. The order fixes the sequence in which Rand is consumed.
+// certificate, then each of nodeProfiles for each node in spec order. The order fixes the sequence in which Rand is consumed.
 func certList(cfg *Config) []certSpec {
 	specs := []certSpec{{
 		Name:     ProfileAdmin,
@@ -57,20 +155,13 @@ func certList(cfg *Config) []certSpec {
 		Config:   adminProfile(cfg.Cluster),
 	}}
 	for _, n := range cfg.Nodes {
-		for _, p := range []struct {
-			name string
-			fn   func(cluster string, n Node) certConfig
-		}{
-			{ProfileServer, serverProfile},
-			{ProfilePeer, peerProfile},
-			{ProfileHealthcheckClient, healthcheckClientProfile},
-		} {
+		for _, p := range nodeProfiles {
 			specs = append(specs, certSpec{
 				Name:     p.name,
 				BaseName: path.Join("nodes", n.Name, p.name),
 				CAName:   caName,
 				Node:     n.Name,
-				Config:   p.fn(cfg.Cluster, n),
+				Config:   p.config(cfg.Cluster, n),
 			})
 		}
 	}

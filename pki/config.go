@@ -57,8 +57,9 @@ type CertKey struct {
 	Cert            *x509.Certificate
 }
 
-// NodeCerts are the certificates of one node.
-type NodeCerts struct{ Server, Peer, HealthcheckClient CertKey }
+// NodeCerts are the certificates of one node, by profile (ProfileServer,
+// ProfilePeer, ProfileHealthcheckClient; see nodeProfiles).
+type NodeCerts map[string]CertKey
 
 // Event kinds.
 const (
@@ -93,10 +94,10 @@ func sortEvents(ev []Event) {
 // PKI is the result of Ensure.
 type PKI struct {
 	CACertPEM []byte
-	CACert    *x509.Certificate     // the signing CA (first certificate of CACertPEM)
-	Nodes     map[string]*NodeCerts // by node name
-	Admin     CertKey               // client cert for the operator
-	Events    []Event               // sorted, deterministic; warnings never travel as error
+	CACert    *x509.Certificate    // the signing CA (first certificate of CACertPEM)
+	Nodes     map[string]NodeCerts // by node name
+	Admin     CertKey              // client cert for the operator
+	Events    []Event              // sorted, deterministic; warnings never travel as error
 }
 
 // Sentinel errors; every error returned by Plan and Ensure that is about the

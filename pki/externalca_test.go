@@ -127,7 +127,7 @@ func TestExternalCA(t *testing.T) {
 			}
 			roots := x509.NewCertPool()
 			roots.AddCert(e.cert)
-			for _, ck := range []CertKey{p.Admin, p.Nodes["k8s01"].Server, p.Nodes["k8s02"].Peer, p.Nodes["k8s03"].HealthcheckClient} {
+			for _, ck := range []CertKey{p.Admin, p.Nodes["k8s01"][ProfileServer], p.Nodes["k8s02"][ProfilePeer], p.Nodes["k8s03"][ProfileHealthcheckClient]} {
 				if _, err := ck.Cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: testNow, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 					t.Errorf("%s: %v", ck.Cert.Subject.CommonName, err)
 				}

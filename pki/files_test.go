@@ -121,7 +121,7 @@ func TestFailedWriteLeavesNoTempFiles(t *testing.T) {
 	}
 	p := mustEnsure(t, cfg)
 	roots := p.CACert
-	for _, ck := range []CertKey{p.Admin, p.Nodes["k8s01"].Server, p.Nodes["k8s03"].Peer} {
+	for _, ck := range []CertKey{p.Admin, p.Nodes["k8s01"][ProfileServer], p.Nodes["k8s03"][ProfilePeer]} {
 		if err := ck.Cert.CheckSignatureFrom(roots); err != nil || !keyMatchesPEM(t, ck) {
 			t.Errorf("%s after recovery: %v", ck.Cert.Subject.CommonName, err)
 		}

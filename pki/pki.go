@@ -612,11 +612,11 @@ func (p *plan) execute() (*PKI, error) {
 	out := &PKI{
 		CACertPEM: p.ca.bundlePEM,
 		CACert:    p.ca.cert,
-		Nodes:     map[string]*NodeCerts{},
+		Nodes:     map[string]NodeCerts{},
 		Events:    p.events,
 	}
 	for _, n := range p.cfg.Nodes {
-		out.Nodes[n.Name] = &NodeCerts{}
+		out.Nodes[n.Name] = NodeCerts{}
 	}
 	if err := p.generateLeafKeys(kg); err != nil {
 		return nil, err
@@ -628,15 +628,10 @@ func (p *plan) execute() (*PKI, error) {
 			}
 		}
 		ck := CertKey{CertPEM: l.certPEM, KeyPEM: l.keyPEM, Cert: l.cert}
-		switch l.spec.Name {
-		case ProfileAdmin:
+		if l.spec.Node == "" {
 			out.Admin = ck
-		case ProfileServer:
-			out.Nodes[l.spec.Node].Server = ck
-		case ProfilePeer:
-			out.Nodes[l.spec.Node].Peer = ck
-		case ProfileHealthcheckClient:
-			out.Nodes[l.spec.Node].HealthcheckClient = ck
+		} else {
+			out.Nodes[l.spec.Node][l.spec.Name] = ck
 		}
 	}
 	return out, nil

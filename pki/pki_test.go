@@ -73,12 +73,12 @@ func TestEnsureFreshIssuesEverything(t *testing.T) {
 	n1, n3 := p.Nodes["k8s01"], p.Nodes["k8s03"]
 	cases := map[string]want{
 		"admin":         {p.Admin, "etcdimg-admin", client, nil, nil, x509.ExtKeyUsageClientAuth},
-		"k8s01 server":  {n1.Server, "k8s01", both, []string{"k8s01", "k8s01.virtual.local", "localhost", "etcd.virtual.local"}, []string{"192.0.2.11", "127.0.0.1", "::1", "198.51.100.10"}, x509.ExtKeyUsageServerAuth},
-		"k8s01 peer":    {n1.Peer, "k8s01", both, []string{"k8s01", "k8s01.virtual.local"}, []string{"192.0.2.11"}, x509.ExtKeyUsageServerAuth},
-		"k8s01 hc":      {n1.HealthcheckClient, "k8s01-healthcheck-client", client, nil, nil, x509.ExtKeyUsageClientAuth},
-		"k8s03 server":  {n3.Server, "k8s03", both, []string{"k8s03", "k8s03.virtual.local", "localhost"}, []string{"192.0.2.13", "2001:db8::13", "127.0.0.1", "::1"}, x509.ExtKeyUsageServerAuth},
-		"k8s03 peer":    {n3.Peer, "k8s03", both, []string{"k8s03", "k8s03.virtual.local"}, []string{"192.0.2.13", "2001:db8::13"}, x509.ExtKeyUsageServerAuth},
-		"k8s03 peer ca": {n3.Peer, "k8s03", both, []string{"k8s03", "k8s03.virtual.local"}, []string{"192.0.2.13", "2001:db8::13"}, x509.ExtKeyUsageClientAuth},
+		"k8s01 server":  {n1[ProfileServer], "k8s01", both, []string{"k8s01", "k8s01.virtual.local", "localhost", "etcd.virtual.local"}, []string{"192.0.2.11", "127.0.0.1", "::1", "198.51.100.10"}, x509.ExtKeyUsageServerAuth},
+		"k8s01 peer":    {n1[ProfilePeer], "k8s01", both, []string{"k8s01", "k8s01.virtual.local"}, []string{"192.0.2.11"}, x509.ExtKeyUsageServerAuth},
+		"k8s01 hc":      {n1[ProfileHealthcheckClient], "k8s01-healthcheck-client", client, nil, nil, x509.ExtKeyUsageClientAuth},
+		"k8s03 server":  {n3[ProfileServer], "k8s03", both, []string{"k8s03", "k8s03.virtual.local", "localhost"}, []string{"192.0.2.13", "2001:db8::13", "127.0.0.1", "::1"}, x509.ExtKeyUsageServerAuth},
+		"k8s03 peer":    {n3[ProfilePeer], "k8s03", both, []string{"k8s03", "k8s03.virtual.local"}, []string{"192.0.2.13", "2001:db8::13"}, x509.ExtKeyUsageServerAuth},
+		"k8s03 peer ca": {n3[ProfilePeer], "k8s03", both, []string{"k8s03", "k8s03.virtual.local"}, []string{"192.0.2.13", "2001:db8::13"}, x509.ExtKeyUsageClientAuth},
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
@@ -135,7 +135,7 @@ func TestEnsureFreshIssuesEverything(t *testing.T) {
 	// etcd's peer listener refuses a serverAuth-only chain for the client
 	// side of a peer connection; make sure the server cert cannot be
 	// mistaken for a client-only one either.
-	if _, err := n1.HealthcheckClient.Cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: testNow, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err == nil {
+	if _, err := n1[ProfileHealthcheckClient].Cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: testNow, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err == nil {
 		t.Error("healthcheck-client verifies for serverAuth")
 	}
 	serials := map[string]bool{ca.SerialNumber.String(): true}
@@ -147,7 +147,7 @@ func TestEnsureFreshIssuesEverything(t *testing.T) {
 	}
 	// What is on disk is what was returned.
 	files := snapshot(t, cfg.Dir)
-	if files["nodes/k8s01/server.crt"] != string(n1.Server.CertPEM) || files["nodes/k8s01/server.key"] != string(n1.Server.KeyPEM) || files["ca.crt"] != string(p.CACertPEM) {
+	if files["nodes/k8s01/server.crt"] != string(n1[ProfileServer].CertPEM) || files["nodes/k8s01/server.key"] != string(n1[ProfileServer].KeyPEM) || files["ca.crt"] != string(p.CACertPEM) {
 		t.Error("returned PEM differs from the files")
 	}
 	wantFiles := []string{"admin.crt", "admin.key", "ca.crt", "ca.key"}
@@ -203,11 +203,11 @@ func TestEnsureTwiceReusesEverything(t *testing.T) {
 					t.Errorf("%s was rewritten", f)
 				}
 			}
-			if !bytes.Equal(first.Nodes["k8s02"].Peer.CertPEM, second.Nodes["k8s02"].Peer.CertPEM) ||
+			if !bytes.Equal(first.Nodes["k8s02"][ProfilePeer].CertPEM, second.Nodes["k8s02"][ProfilePeer].CertPEM) ||
 				!bytes.Equal(first.Admin.KeyPEM, second.Admin.KeyPEM) || !bytes.Equal(first.CACertPEM, second.CACertPEM) {
 				t.Error("returned PEM differs between runs")
 			}
-			if second.Nodes["k8s03"].HealthcheckClient.Cert == nil || second.CACert == nil {
+			if second.Nodes["k8s03"][ProfileHealthcheckClient].Cert == nil || second.CACert == nil {
 				t.Error("reused certificates not returned parsed")
 			}
 		})
@@ -263,7 +263,7 @@ func TestNodeIPChangeReissuesOnlyThatNode(t *testing.T) {
 	if !strings.Contains(after["nodes/k8s02/server.key"], "PRIVATE KEY") || after["nodes/k8s02/server.key"] != before["nodes/k8s02/server.key"] {
 		t.Error("server key was replaced")
 	}
-	ips := p.Nodes["k8s02"].Peer.Cert.IPAddresses
+	ips := p.Nodes["k8s02"][ProfilePeer].Cert.IPAddresses
 	if len(ips) != 1 || !ips[0].Equal(net.ParseIP("192.0.2.22")) {
 		t.Errorf("new peer IPs %v", ips)
 	}
@@ -316,7 +316,7 @@ func TestAddNodeIssuesOnlyItsCerts(t *testing.T) {
 	if len(after) != len(before)+6 {
 		t.Errorf("%d files, want %d", len(after), len(before)+6)
 	}
-	if dns := p.Nodes["k8s04"].Peer.Cert.DNSNames; !slices.Equal(dns, []string{"k8s04"}) {
+	if dns := p.Nodes["k8s04"][ProfilePeer].Cert.DNSNames; !slices.Equal(dns, []string{"k8s04"}) {
 		t.Errorf("node without FQDN: peer DNS %v", dns)
 	}
 }
@@ -510,7 +510,7 @@ func TestMismatchedKeyGetsNewCertificate(t *testing.T) {
 	if !ok || !strings.Contains(e.Detail, "key does not match the certificate") {
 		t.Fatalf("events %v", p.Events)
 	}
-	if !keyMatchesPEM(t, p.Nodes["k8s01"].Peer) || !bytes.Equal(p.Nodes["k8s01"].Peer.KeyPEM, other) {
+	if !keyMatchesPEM(t, p.Nodes["k8s01"][ProfilePeer]) || !bytes.Equal(p.Nodes["k8s01"][ProfilePeer].KeyPEM, other) {
 		t.Error("certificate not issued for the key on disk")
 	}
 }
@@ -533,7 +533,7 @@ func TestLeafAlgorithmChangeReplacesKeys(t *testing.T) {
 	if !strings.Contains(e.Detail, "key is ecdsa-p256, the config asks for rsa-2048") {
 		t.Errorf("detail %q", e.Detail)
 	}
-	c := p.Nodes["k8s01"].Server.Cert
+	c := p.Nodes["k8s01"][ProfileServer].Cert
 	if _, ok := c.PublicKey.(*rsa.PublicKey); !ok || c.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment {
 		t.Errorf("key %T usage %s", c.PublicKey, kuString(c.KeyUsage))
 	}
@@ -541,7 +541,7 @@ func TestLeafAlgorithmChangeReplacesKeys(t *testing.T) {
 	if c.SignatureAlgorithm != x509.ECDSAWithSHA256 {
 		t.Errorf("sigalg %v", c.SignatureAlgorithm)
 	}
-	if !keyMatchesPEM(t, p.Nodes["k8s01"].Server) {
+	if !keyMatchesPEM(t, p.Nodes["k8s01"][ProfileServer]) {
 		t.Error("key mismatch")
 	}
 	// Existing CA algorithm differs from the config: kept, with a warning.
@@ -608,7 +608,7 @@ func TestNodeWithoutIPsWarns(t *testing.T) {
 	if e, ok := findEvent(p.Events, EventWarning, "nodes/solo/peer.crt"); !ok || !strings.Contains(e.Detail, "no IP addresses") {
 		t.Errorf("events %v", p.Events)
 	}
-	if ips := p.Nodes["solo"].Server.Cert.IPAddresses; len(ips) != 2 {
+	if ips := p.Nodes["solo"][ProfileServer].Cert.IPAddresses; len(ips) != 2 {
 		t.Errorf("server IPs %v, want loopback only", ips)
 	}
 }
@@ -617,7 +617,7 @@ func TestDefaultsUseRealClockAndRandomness(t *testing.T) {
 	cfg := Config{Dir: filepath.Join(t.TempDir(), "pki"), Cluster: "c", Nodes: testNodes()[:1]}
 	start := time.Now()
 	p := mustEnsure(t, cfg)
-	c := p.Nodes["k8s01"].Server.Cert
+	c := p.Nodes["k8s01"][ProfileServer].Cert
 	if d := c.NotBefore.Sub(start.Add(-time.Hour)); d < -2*time.Second || d > time.Minute {
 		t.Errorf("NotBefore %v, started %v", c.NotBefore, start)
 	}
@@ -750,7 +750,7 @@ func TestRSALeavesWithDefaultRand(t *testing.T) {
 	cfg := Config{Dir: filepath.Join(t.TempDir(), "pki"), Cluster: "c", Nodes: testNodes()[:1], LeafAlgorithm: AlgRSA2048}
 	p := mustEnsure(t, cfg)
 	keys := map[string]bool{}
-	for _, ck := range []CertKey{p.Admin, p.Nodes["k8s01"].Server, p.Nodes["k8s01"].Peer, p.Nodes["k8s01"].HealthcheckClient} {
+	for _, ck := range []CertKey{p.Admin, p.Nodes["k8s01"][ProfileServer], p.Nodes["k8s01"][ProfilePeer], p.Nodes["k8s01"][ProfileHealthcheckClient]} {
 		if k, ok := ck.Cert.PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() != 2048 || !keyMatchesPEM(t, ck) {
 			t.Errorf("%s: %T", ck.Cert.Subject.CommonName, ck.Cert.PublicKey)
 		}

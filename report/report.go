@@ -9,6 +9,7 @@ package report
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -35,12 +36,17 @@ type Entry struct {
 	Message  string
 }
 
+// String is one line, whatever the message holds: a line break inside it
+// is written as \n, so no part of it can pass for another finding.
 func (e Entry) String() string {
+	msg := oneLine.Replace(e.Message)
 	if e.Path == "" {
-		return fmt.Sprintf("%s: %s", e.Severity, e.Message)
+		return fmt.Sprintf("%s: %s", e.Severity, msg)
 	}
-	return fmt.Sprintf("%s: %s: %s", e.Severity, e.Path, e.Message)
+	return fmt.Sprintf("%s: %s: %s", e.Severity, oneLine.Replace(e.Path), msg)
 }
+
+var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // Report is an ordered list of entries.
 type Report struct {
@@ -150,11 +156,32 @@ func (f *FatalError) Error() string {
 }
 
 // Join appends a path segment: Join("nodes[1]", "ip") == "nodes[1].ip".
+// A key that is not plain (a map key from the spec: blanks, quotes, a
+// newline) is quoted, Join("etcd.extraFlags", "a\nb") ==
+// `etcd.extraFlags["a\nb"]`, so a report line never breaks in two and no
+// key can print something that reads as another finding.
 func Join(base, field string) string {
+	if !plainKey(field) {
+		return base + "[" + strconv.Quote(field) + "]"
+	}
 	if base == "" {
 		return field
 	}
 	return base + "." + field
+}
+
+// plainKey: what is printed bare. '.' stays bare, as flag names such as
+// "experimental-foo.bar" read best unquoted.
+func plainKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Index appends an index: Index("nodes", 1) == "nodes[1]".

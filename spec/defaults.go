@@ -1,133 +1,96 @@
 package spec
 
-// Defaults are the values a spec gets for what it leaves out. They are the
-// single source of truth: the bundled Jsonnet library exposes them as
-// etcdimg.defaults (generated from this struct), so what an operator reads
-// there is what a build uses.
-var Defaults = struct {
-	ClientPort, PeerPort          int
-	HeartbeatIntervalMs           int
-	ElectionTimeoutMs             int
-	DataDir                       string
-	LimitNOFILE                   int
-	UserName, GroupName           string
-	UID, GID                      int
-	Interface                     string
-	ListenLocalhost               bool
-	TLSEnabled                    bool
-	TLSMinVersion                 string
-	TLSDir                        string
-	KeyAlgorithm, CAAlgorithm     string
-	LeafValidityDays, CAValidDays int
-}{
-	ClientPort:          2379,
-	PeerPort:            2380,
-	HeartbeatIntervalMs: 100,
-	ElectionTimeoutMs:   1000,
-	DataDir:             "/var/lib/etcd",
-	LimitNOFILE:         40000,
-	UserName:            "etcd",
-	GroupName:           "etcd",
-	UID:                 1501, // the blog's fixed ids, so files keep their owner across rebuilds
-	GID:                 1501,
-	Interface:           "eth0",
-	ListenLocalhost:     true,
-	TLSEnabled:          true,
-	TLSMinVersion:       "TLS1.2",
-	TLSDir:              "/etc/etcd/pki",
-	KeyAlgorithm:        "ecdsa-p256",
-	CAAlgorithm:         "ecdsa-p256",
-	LeafValidityDays:    365,
-	CAValidDays:         3650,
-}
+import (
+	"reflect"
+	"strings"
+)
 
-func boolp(b bool) *bool { return &b }
-
-// ApplyDefaults fills every field the spec left empty. It never overrides a
-// value the operator set, even an invalid one: validation must see it.
-func ApplyDefaults(c *Cluster) {
-	d := Defaults
-	if c.Token == "" {
-		c.Token = c.Name
-	}
-	if c.Network.Interface == "" {
-		c.Network.Interface = d.Interface
-	}
-	e := &c.Etcd
-	setInt(&e.ClientPort, d.ClientPort)
-	setInt(&e.PeerPort, d.PeerPort)
-	setInt(&e.HeartbeatIntervalMs, d.HeartbeatIntervalMs)
-	setInt(&e.ElectionTimeoutMs, d.ElectionTimeoutMs)
-	setInt(&e.LimitNOFILE, d.LimitNOFILE)
-	setInt(&e.User.UID, d.UID)
-	setInt(&e.User.GID, d.GID)
-	setStr(&e.DataDir, d.DataDir)
-	setStr(&e.User.Name, d.UserName)
-	setStr(&e.User.Group, d.GroupName)
-	setStr(&e.Runtime, "systemd")
-	if e.Runtime == "container" {
-		setStr(&e.Container.Engine, "docker")
-		setStr(&e.Container.Name, "etcd")
-	}
-	if e.ListenLocalhost == nil {
-		e.ListenLocalhost = boolp(d.ListenLocalhost)
-	}
-	t := &c.TLS
-	if t.Enabled == nil {
-		t.Enabled = boolp(d.TLSEnabled)
-	}
-	setStr(&t.MinVersion, d.TLSMinVersion)
-	setStr(&t.Dir, d.TLSDir)
-	setStr(&t.KeyAlgorithm, d.KeyAlgorithm)
-	setInt(&t.ValidityDays, d.LeafValidityDays)
-	if t.CA.Cert == "" {
-		setStr(&t.CA.Algorithm, d.CAAlgorithm)
-		setInt(&t.CA.ValidityDays, d.CAValidDays)
-	}
-	for i := range c.Nodes {
-		if c.Nodes[i].Interface == "" {
-			c.Nodes[i].Interface = c.Network.Interface
-		}
-	}
-}
-
-func setInt(p *int, v int) {
-	if *p == 0 {
-		*p = v
-	}
-}
-
-func setStr(p *string, v string) {
-	if *p == "" {
-		*p = v
-	}
-}
-
-// DefaultsJSON is etcdimg.defaults as the Jsonnet library sees it.
-func DefaultsJSON() map[string]any {
-	d := Defaults
-	return map[string]any{
-		"network": map[string]any{"interface": d.Interface},
-		"etcd": map[string]any{
-			"clientPort":          d.ClientPort,
-			"peerPort":            d.PeerPort,
-			"listenLocalhost":     d.ListenLocalhost,
-			"heartbeatIntervalMs": d.HeartbeatIntervalMs,
-			"electionTimeoutMs":   d.ElectionTimeoutMs,
-			"dataDir":             d.DataDir,
-			"limitNOFILE":         d.LimitNOFILE,
-			"runtime":             "systemd",
-			"user": map[string]any{
-				"name": d.UserName, "uid": d.UID, "group": d.GroupName, "gid": d.GID,
+// Defaults returns the value every field takes when a spec leaves it out
+// (or sets it to null), in the shape of the spec itself: a set pointer is a
+// default, a nil one is a field without a default. It is the single source
+// of truth: the model resolves every absent field from it, and the bundled
+// Jsonnet library's etcdimg.defaults is generated from it (DefaultsJSON), so
+// what an operator reads there is what a build uses.
+//
+// A fresh copy each call: nobody can change the defaults of another caller.
+func Defaults() *Cluster {
+	return &Cluster{
+		Network: Network{Interface: new("eth0")},
+		Etcd: Etcd{
+			ClientPort:          new(2379),
+			PeerPort:            new(2380),
+			ListenLocalhost:     new(true),
+			HeartbeatIntervalMs: new(100),
+			ElectionTimeoutMs:   new(1000),
+			DataDir:             new("/var/lib/etcd"),
+			LimitNOFILE:         new(40000),
+			// The blog's fixed ids, so files keep their owner across rebuilds.
+			User:    User{Name: new("etcd"), UID: new(1501), Group: new("etcd"), GID: new(1501)},
+			Runtime: new("systemd"),
+			// Debian's docker.io and docker-ce both provide docker.
+			Container: Container{Engine: new("docker"), Name: new("etcd")},
+			// kubeadm's values: its manifest folder, metrics port and the
+			// requests that keep kubelet from evicting etcd first.
+			StaticPod: StaticPod{
+				ManifestPath:  new("/etc/kubernetes/manifests/etcd.yaml"),
+				MetricsPort:   new(2381),
+				CPURequest:    new("100m"),
+				MemoryRequest: new("100Mi"),
 			},
 		},
-		"tls": map[string]any{
-			"enabled":      d.TLSEnabled,
-			"minVersion":   d.TLSMinVersion,
-			"dir":          d.TLSDir,
-			"keyAlgorithm": d.KeyAlgorithm,
-			"validityDays": d.LeafValidityDays,
-			"ca":           map[string]any{"algorithm": d.CAAlgorithm, "validityDays": d.CAValidDays},
+		TLS: TLS{
+			Enabled:      new(true),
+			MinVersion:   new("TLS1.2"),
+			Dir:          new("/etc/etcd/pki"),
+			KeyAlgorithm: new("ecdsa-p256"),
+			ValidityDays: new(365),
+			CA:           CA{Algorithm: new("ecdsa-p256"), ValidityDays: new(3650)},
 		},
 	}
+}
+
+// DerivedDefaults are the defaults that follow from another field and so
+// cannot be a value in Defaults; the model computes them. Keyed by path as
+// in reports, described as the README's defaults table describes them.
+var DerivedDefaults = map[string]string{
+	"token":                "name",
+	"nodes[].interface":    "network.interface",
+	"etcd.container.image": "an image made on first boot from the release on the ISO (localhost/etcdimg/etcd:v<version>)",
+	"etcd.staticPod.image": "registry.k8s.io/etcd:<version>-0",
+}
+
+// DefaultsJSON is etcdimg.defaults as the Jsonnet library sees it: the set
+// fields of Defaults under their JSON names, generated by walking the
+// struct, so a default added to Defaults appears there with no other edit.
+func DefaultsJSON() map[string]any {
+	v, _ := setFields(reflect.ValueOf(Defaults()).Elem()).(map[string]any)
+	return v
+}
+
+// setFields returns the set values below v, nil when there are none.
+func setFields(v reflect.Value) any {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return v.Elem().Interface()
+	case reflect.Struct:
+		out := map[string]any{}
+		for i := 0; i < v.NumField(); i++ {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if x := setFields(v.Field(i)); x != nil {
+				out[name] = x
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	// Plain fields (strings, slices, maps) have no default.
+	return nil
 }

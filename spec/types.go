@@ -1,9 +1,15 @@
 // Package spec holds the typed cluster spec that a Jsonnet file evaluates to,
-// decodes it strictly, and fills in defaults.
+// decodes it strictly, and holds the defaults a spec gets for what it leaves
+// out (Defaults). It applies nothing: the model resolves defaults and checks
+// every value in one place.
 //
 // The JSON field names here are the operator's vocabulary: every error path
 // in a report ("nodes[1].ip") is built from them, so they are never renamed
 // casually.
+//
+// Every field that has a default is a pointer: nil means absent (or null in
+// the Jsonnet) and takes the default, while an explicit value, 0 and "" too,
+// is checked like any other. A port of 0 must be an error, never "unset".
 package spec
 
 // Cluster is the whole spec.
@@ -11,7 +17,7 @@ type Cluster struct {
 	// Name identifies the cluster; it is part of every node's instance-id.
 	Name string `json:"name"`
 	// Token is etcd's --initial-cluster-token; defaults to Name.
-	Token string `json:"token,omitempty"`
+	Token *string `json:"token,omitempty"`
 	// Domain makes FQDNs (<node>.<domain>); empty means short names only.
 	Domain  string  `json:"domain,omitempty"`
 	Network Network `json:"network"`
@@ -27,46 +33,47 @@ type Network struct {
 	DNS           []string `json:"dns,omitempty"`
 	SearchDomains []string `json:"searchDomains,omitempty"`
 	// Interface names the NIC of nodes that have no MAC in the spec.
-	Interface string `json:"interface,omitempty"`
+	Interface *string `json:"interface,omitempty"`
 }
 
 // Etcd is what the blog passes to etcd by hand.
 type Etcd struct {
 	Version             string            `json:"version"`
 	Release             Release           `json:"release"`
-	ClientPort          int               `json:"clientPort,omitempty"`
-	PeerPort            int               `json:"peerPort,omitempty"`
+	ClientPort          *int              `json:"clientPort,omitempty"`
+	PeerPort            *int              `json:"peerPort,omitempty"`
 	ExtraClientPorts    []int             `json:"extraClientPorts,omitempty"`
 	ListenLocalhost     *bool             `json:"listenLocalhost,omitempty"`
-	HeartbeatIntervalMs int               `json:"heartbeatIntervalMs,omitempty"`
-	ElectionTimeoutMs   int               `json:"electionTimeoutMs,omitempty"`
-	DataDir             string            `json:"dataDir,omitempty"`
-	LimitNOFILE         int               `json:"limitNOFILE,omitempty"`
+	HeartbeatIntervalMs *int              `json:"heartbeatIntervalMs,omitempty"`
+	ElectionTimeoutMs   *int              `json:"electionTimeoutMs,omitempty"`
+	DataDir             *string           `json:"dataDir,omitempty"`
+	LimitNOFILE         *int              `json:"limitNOFILE,omitempty"`
 	User                User              `json:"user"`
 	ExtraFlags          map[string]Scalar `json:"extraFlags,omitempty"`
 	// Runtime is how etcd runs on the node: "systemd" (default, the blog's
 	// Option 1), "static-pod" (Option 2) or "container" (Option 3).
-	Runtime   string    `json:"runtime,omitempty"`
+	Runtime   *string   `json:"runtime,omitempty"`
 	Container Container `json:"container"`
 	StaticPod StaticPod `json:"staticPod"`
 }
 
 // Container configures the container runtime.
 type Container struct {
-	Engine string `json:"engine,omitempty"` // docker (default) or podman
-	// Image; empty means an image made on first boot from the release on
+	Engine *string `json:"engine,omitempty"` // docker (default) or podman
+	// Image; absent means an image made on first boot from the release on
 	// the ISO, so an offline VM needs nothing from a registry.
-	Image string `json:"image,omitempty"`
-	Name  string `json:"name,omitempty"`
+	Image *string `json:"image,omitempty"`
+	Name  *string `json:"name,omitempty"`
 }
 
 // StaticPod configures the Kubernetes static pod runtime.
 type StaticPod struct {
-	Image         string `json:"image,omitempty"`
-	ManifestPath  string `json:"manifestPath,omitempty"`
-	MetricsPort   int    `json:"metricsPort,omitempty"`
-	CPURequest    string `json:"cpuRequest,omitempty"`
-	MemoryRequest string `json:"memoryRequest,omitempty"`
+	// Image; absent means registry.k8s.io/etcd:<version>-0, kubeadm's tag.
+	Image         *string `json:"image,omitempty"`
+	ManifestPath  *string `json:"manifestPath,omitempty"`
+	MetricsPort   *int    `json:"metricsPort,omitempty"`
+	CPURequest    *string `json:"cpuRequest,omitempty"`
+	MemoryRequest *string `json:"memoryRequest,omitempty"`
 }
 
 // Release is the etcd release tarball carried on every seed ISO.
@@ -78,31 +85,31 @@ type Release struct {
 
 // User is the unprivileged account etcd runs as.
 type User struct {
-	Name  string `json:"name,omitempty"`
-	UID   int    `json:"uid,omitempty"`
-	Group string `json:"group,omitempty"`
-	GID   int    `json:"gid,omitempty"`
+	Name  *string `json:"name,omitempty"`
+	UID   *int    `json:"uid,omitempty"`
+	Group *string `json:"group,omitempty"`
+	GID   *int    `json:"gid,omitempty"`
 }
 
 // TLS configures the cluster PKI. It is on unless Enabled is explicitly false.
 type TLS struct {
 	Enabled *bool `json:"enabled,omitempty"`
 	// MinVersion is "TLS1.2" or "TLS1.3".
-	MinVersion string `json:"minVersion,omitempty"`
-	CA         CA     `json:"ca"`
+	MinVersion *string `json:"minVersion,omitempty"`
+	CA         CA      `json:"ca"`
 	// KeyAlgorithm is the leaf key type: ecdsa-p256, rsa-2048, rsa-3072, rsa-4096.
-	KeyAlgorithm string `json:"keyAlgorithm,omitempty"`
-	ValidityDays int    `json:"validityDays,omitempty"`
+	KeyAlgorithm *string `json:"keyAlgorithm,omitempty"`
+	ValidityDays *int    `json:"validityDays,omitempty"`
 	// Dir is where certificates land on the VM.
-	Dir string `json:"dir,omitempty"`
+	Dir *string `json:"dir,omitempty"`
 }
 
 // CA is either generated or the operator's own.
 type CA struct {
-	Algorithm    string `json:"algorithm,omitempty"`
-	Cert         string `json:"cert,omitempty"`
-	Key          string `json:"key,omitempty"`
-	ValidityDays int    `json:"validityDays,omitempty"`
+	Algorithm    *string `json:"algorithm,omitempty"`
+	Cert         string  `json:"cert,omitempty"`
+	Key          string  `json:"key,omitempty"`
+	ValidityDays *int    `json:"validityDays,omitempty"`
 }
 
 // Node is one etcd member and one VM.
@@ -110,7 +117,7 @@ type Node struct {
 	Name      string   `json:"name"`
 	IP        string   `json:"ip"`
 	MAC       string   `json:"mac,omitempty"`
-	Interface string   `json:"interface,omitempty"`
+	Interface *string  `json:"interface,omitempty"`
 	ExtraSANs []string `json:"extraSANs,omitempty"`
 }
 
