@@ -266,7 +266,9 @@ func (c *Cluster) Restart(name string) {
 	m.Proc = etcdtest.Start(c.t, c.Bins.Etcd, m.Args)
 }
 
-var addedID = regexp.MustCompile(`Member ([0-9a-f]+) added`)
+// etcdctl prints the id with %16x: one that starts with a zero nibble is
+// padded with blanks ("Member  acbc99f0e7b7826 added").
+var addedID = regexp.MustCompile(`Member +([0-9a-f]+) added`)
 
 // AddLearner adds a member as a learner through etcdctl, as a join seed
 // would, and, with start, starts it with --initial-cluster-state existing.
