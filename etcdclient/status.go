@@ -41,6 +41,8 @@ type Status struct {
 	// as a node of cluster.json that is not (yet) a member.
 	Notes []string `json:"notes,omitempty"`
 	Took  Duration `json:"took"`
+
+	listErr error // the linearizable member list failed (no quorum)
 }
 
 // MemberStatus is what one member says about itself, asked through its own
@@ -84,6 +86,9 @@ type MemberStatus struct {
 	Cert *Cert `json:"cert,omitempty"`
 
 	id, leaderID, clusterID uint64
+	// readOK: a read through raft succeeded through this member, so it is
+	// a working part of the quorum (true even when an alarm is raised).
+	readOK bool
 }
 
 // Progress is a learner's catch-up state.
@@ -131,6 +136,7 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	st := &Status{Cluster: c.Cluster.Name, Alarms: []Alarm{}}
 
 	members, listErr := c.memberList(ctx)
+	st.listErr = listErr
 	if listErr != nil {
 		st.Problems = append(st.Problems, "member list: "+listErr.Error())
 	}
@@ -399,6 +405,7 @@ func (c *Client) probe(ctx context.Context, m *MemberStatus) {
 		m.Error = "unhealthy: " + err.Error()
 		return
 	}
+	m.readOK = true
 	m.Healthy = true
 }
 

@@ -52,12 +52,15 @@ Usage:
   etcdimg status DIR [-o json]         show every member of the running cluster; exit 0 only when all are healthy
   etcdimg snapshot save DIR -o FILE    save a verified snapshot of the running cluster (0600)
   etcdimg snapshot verify FILE         check a snapshot with etcd's integrity check
+  etcdimg member remove DIR NODE       remove a member (name or hex id), refused when it would break quorum
   etcdimg version                      print the version
 
 Examples:
   etcdimg validate cluster.jsonnet --ext-str etcd_sha256=$(cut -d' ' -f1 etcd.tar.gz.sha256)
   etcdimg build cluster.jsonnet -o out/seeds --etcd-release out/etcd-release/etcd-v3.6.16-linux-amd64.tar.gz
   etcdimg render cluster.jsonnet --node k8s01
+  etcdimg status out/seeds
+  etcdimg snapshot save out/seeds -o backup.db
 
 Run 'etcdimg COMMAND --help' for a command's flags.
 `
@@ -80,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "snapshot":
 		return cmdSnapshot(ctx, args[1:], stdout, stderr)
+	case "member":
+		return cmdMember(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "etcdimg %s\n", version)
 		return exitOK

@@ -90,7 +90,7 @@ func printStatus(w io.Writer, st *etcdclient.Status, now time.Time) {
 			members++
 		}
 	}
-	fmt.Fprintf(w, "cluster %s  id %s  leader %s  %d members  %s\n\n", st.Cluster, dash(st.ClusterID), dash(st.Leader), members, health)
+	fmt.Fprintf(w, "cluster %s  id %s  leader %s  %s  %s\n\n", st.Cluster, dash(st.ClusterID), dash(st.Leader), plural(members, "member"), health)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tID\tROLE\tHEALTH\tTERM\tINDEX\tAPPLIED\tDB SIZE\tIN USE\tQUOTA\tVERSION\tCERT EXPIRES\tPEER URLS\tCLIENT URLS")
 	for _, m := range st.Members {
