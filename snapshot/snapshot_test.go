@@ -229,18 +229,43 @@ func TestSaveDeadMember(t *testing.T) {
 	t.Log(err)
 }
 
-// TestSaveMemberKilledMidStream kills the member while the snapshot
-// streams (a 64 MiB database, killed after 1 MiB arrived, far more than
-// the socket and grpc buffers hold): Save must fail and leave no file.
-func TestSaveMemberKilledMidStream(t *testing.T) {
+// TestSaveCancelledOrKilledMidStream interrupts a snapshot while it
+// streams (a 64 MiB database, interrupted after 1 MiB arrived, far more
+// than the socket and grpc buffers hold): first by cancelling the context
+// (Ctrl-C), then by killing the member. Save must fail both times and
+// leave no file.
+func TestSaveCancelledOrKilledMidStream(t *testing.T) {
 	cl := clustertest.Start(t, clustertest.Options{Members: 1})
 	cl.Put("big/", 640, 100<<10)
 	c := open(t, cl.Dir)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.db")
+
+	// Uninterrupted first, for the timing of a large snapshot.
+	full := filepath.Join(t.TempDir(), "full.db")
+	saved, err := snapshot.Save(context.Background(), c, full, snapshot.SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("saved %d keys, %d bytes in %v", saved.TotalKeys, saved.FileSize, saved.Duration)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var cancelledAt int64
+	_, err = snapshot.Save(ctx, c, path, snapshot.SaveOptions{Progress: func(n int64) {
+		if n >= 1<<20 && cancelledAt == 0 {
+			cancelledAt = n
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) || cancelledAt == 0 {
+		t.Fatalf("cancelled Save: %v (cancelled at %d)", err, cancelledAt)
+	}
+	onlyFiles(t, dir)
+
 	var once sync.Once
 	var killedAt int64
-	_, err := snapshot.Save(context.Background(), c, path, snapshot.SaveOptions{Progress: func(n int64) {
+	_, err = snapshot.Save(context.Background(), c, path, snapshot.SaveOptions{Progress: func(n int64) {
 		if n >= 1<<20 {
 			once.Do(func() {
 				killedAt = n

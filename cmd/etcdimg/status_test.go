@@ -112,3 +112,26 @@ func TestStatusUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestCertExpiryColumn(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		cert *etcdclient.Cert
+		want string
+	}{
+		{nil, "-"},
+		{&etcdclient.Cert{NotAfter: now.Add(365 * 24 * time.Hour)}, "2027-12-01 (365d)"},
+		{&etcdclient.Cert{NotAfter: now.Add(30 * time.Hour)}, "2026-12-02 (30h)"},
+		{&etcdclient.Cert{NotAfter: now.Add(-time.Hour), Error: "x509: certificate has expired"}, "2026-12-01 EXPIRED"},
+		{&etcdclient.Cert{NotAfter: now.Add(90 * 24 * time.Hour), Error: "x509: certificate signed by unknown authority"}, "2027-03-01 (90d) INVALID"},
+	} {
+		if got := certExpiry(tc.cert, now); got != tc.want {
+			t.Errorf("certExpiry(%+v) = %q, want %q", tc.cert, got, tc.want)
+		}
+	}
+	for b, want := range map[int64]string{0: "-", 512: "512 B", 36864: "36 KiB", 7000096: "6.7 MiB", 2 << 30: "2.0 GiB"} {
+		if got := size(b); got != want {
+			t.Errorf("size(%d) = %q, want %q", b, got, want)
+		}
+	}
+}
