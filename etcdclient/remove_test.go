@@ -162,6 +162,21 @@ func TestRemoveOnlyVoterAndLastMember(t *testing.T) {
 	if r, err := c.RemoveMember(ctx, "etcd02", etcdclient.RemoveOptions{}); err != nil || !r.Learner || r.MembersAfter != 1 {
 		t.Errorf("remove learner: %+v %v", r, err)
 	}
+	// A join that registered its learner and died before starting etcd
+	// leaves a member with no name: it is found by its peer URL in
+	// cluster.json, and removed by the node's name.
+	_, id := cl.AddLearner("etcd03", false)
+	c = open(t, cl.Dir) // cluster.json now lists etcd03
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := row(t, st, "etcd03"); !m.Member || m.ID != id || m.Reachable || st.Healthy {
+		t.Errorf("unstarted learner row: %+v, healthy %v", m, st.Healthy)
+	}
+	if r, err := c.RemoveMember(ctx, "etcd03", etcdclient.RemoveOptions{}); err != nil || r.ID != id || !r.Learner || r.MembersAfter != 1 {
+		t.Errorf("remove unstarted learner: %+v %v", r, err)
+	}
 	if _, err := c.RemoveMember(ctx, "etcd01", etcdclient.RemoveOptions{}); !errors.Is(err, etcdclient.ErrRefused) || !strings.Contains(err.Error(), "last member") {
 		t.Errorf("remove the last member: %v", err)
 	}

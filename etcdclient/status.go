@@ -23,6 +23,10 @@ import (
 // member reports as 0 quota when it runs with the default.
 const DefaultQuota int64 = 2 << 30
 
+// CertWarning: a served certificate closer than this to its expiry gets a
+// note; a month leaves time to rebuild and roll the seeds.
+const CertWarning = 30 * 24 * time.Hour
+
 // Status is one look at the whole cluster.
 type Status struct {
 	Cluster   string `json:"cluster"`
@@ -210,6 +214,9 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		}
 		if m.Cert != nil && m.Cert.Error != "" {
 			st.Problems = append(st.Problems, fmt.Sprintf("%s: served certificate: %s", m.label(), m.Cert.Error))
+		} else if m.Cert != nil && time.Until(m.Cert.NotAfter) < CertWarning {
+			st.Notes = append(st.Notes, fmt.Sprintf("%s: the served certificate expires %s, in %d days: renew it", m.label(),
+				m.Cert.NotAfter.UTC().Format("2006-01-02 15:04 MST"), int(time.Until(m.Cert.NotAfter).Hours()/24)))
 		}
 	}
 	st.Healthy = len(st.Problems) == 0

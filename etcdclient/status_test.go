@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,13 @@ func TestStatusTLSLearnerAndMemberDown(t *testing.T) {
 		if st, err = c.Status(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if st.Healthy || time.Now().After(deadline) {
+		// A new member publishes its client URLs through raft once it
+		// runs, a moment after it answers.
+		published := true
+		for _, m := range st.Members {
+			published = published && len(m.ClientURLs) > 0
+		}
+		if (st.Healthy && published) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -215,5 +222,18 @@ func TestStatusPlainAndNOSPACE(t *testing.T) {
 	}
 	if m.DBSize < 1<<20/2 {
 		t.Errorf("db size %d after filling a 1 MiB quota", m.DBSize)
+	}
+}
+
+// TestStatusCertExpiryNote: a member serving a certificate that expires
+// within CertWarning gets a note (the cluster is still healthy).
+func TestStatusCertExpiryNote(t *testing.T) {
+	cl := clustertest.Start(t, clustertest.Options{Members: 1, LeafValidity: 10 * 24 * time.Hour})
+	st, err := open(t, cl.Dir).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Healthy || len(st.Notes) != 1 || !strings.Contains(st.Notes[0], "etcd01: the served certificate expires ") || !regexp.MustCompile(`in (9|10) days: renew it$`).MatchString(st.Notes[0]) {
+		t.Errorf("healthy %v notes %q problems %q", st.Healthy, st.Notes, st.Problems)
 	}
 }

@@ -35,6 +35,9 @@ type Options struct {
 	Plain   bool // plain http, no TLS
 	// Extra etcd flags for every member, e.g. --quota-backend-bytes.
 	ExtraArgs []string
+	// LeafValidity of the node and admin certificates (pki's default, a
+	// year, when zero).
+	LeafValidity time.Duration
 }
 
 // Cluster is a running cluster and its output folder.
@@ -46,6 +49,7 @@ type Cluster struct {
 	Bins    etcdtest.Bins
 	Members []*Member
 	plain   bool
+	valid   time.Duration
 	token   string
 	extra   []string
 	pkiCfg  pki.Config
@@ -75,7 +79,7 @@ func Start(t testing.TB, o Options) *Cluster {
 	n := seq.Add(1)
 	c := &Cluster{
 		t: t, Name: fmt.Sprintf("ct%d", n), Dir: filepath.Join(t.TempDir(), "out"),
-		Bins: etcdtest.Extract(t, rel), plain: o.Plain, extra: o.ExtraArgs,
+		Bins: etcdtest.Extract(t, rel), plain: o.Plain, extra: o.ExtraArgs, valid: o.LeafValidity,
 		token: fmt.Sprintf("clustertest-%d-%d", os.Getpid(), n),
 	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
@@ -134,7 +138,7 @@ func (c *Cluster) ensurePKI() {
 	if c.PKIDir == "" {
 		c.PKIDir = filepath.Join(filepath.Dir(c.Dir), "pki")
 	}
-	c.pkiCfg = pki.Config{Dir: c.PKIDir, Cluster: c.Name}
+	c.pkiCfg = pki.Config{Dir: c.PKIDir, Cluster: c.Name, LeafValidity: c.valid}
 	for _, m := range c.Members {
 		c.pkiCfg.Nodes = append(c.pkiCfg.Nodes, pki.Node{Name: m.Name, IPs: []net.IP{net.ParseIP(m.IP), net.IPv4(127, 0, 0, 1)}})
 	}
