@@ -133,7 +133,9 @@ func (c *Client) RemoveMember(ctx context.Context, node string, o RemoveOptions)
 		return r, nil
 	}
 
-	if target.Leader && target.Endpoint != "" {
+	// Only the leader itself accepts MoveLeader; one we cannot reach is
+	// left to etcd, which elects a new leader once the change commits.
+	if target.Leader && target.Reachable {
 		if err := c.moveLeader(ctx, target.Endpoint, via.id); err == nil {
 			r.MovedLeaderTo = via.label()
 		}
