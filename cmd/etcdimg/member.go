@@ -33,17 +33,19 @@ func cmdMemberRemove(ctx context.Context, args []string, stdout, stderr io.Write
 	dry := fs.Bool("dry-run", false, "check and say what would be done; change nothing")
 	var cf clientFlags
 	cf.register(fs)
-	fs.SetOutput(stderr)
+	// As every command: --help on stdout, a usage error and the usage on
+	// stderr with exit 2.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return exitOK
 		}
-		return exitUsage
+		return memberUsage(fs, stderr, err.Error())
 	}
 	if fs.NArg() != 2 {
-		fmt.Fprintf(stderr, "etcdimg member remove: want DIR and NODE, got %d arguments\n", fs.NArg())
-		fs.Usage()
-		return exitUsage
+		return memberUsage(fs, stderr, fmt.Sprintf("want DIR and NODE, got %d arguments", fs.NArg()))
 	}
 	dir, node := fs.Arg(0), fs.Arg(1)
 	c, ok := cf.open("member remove", dir, stderr)
@@ -86,6 +88,13 @@ func cmdMemberRemove(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "next: take %s out of the spec and rebuild; its data dir is no longer a member, so it may only come back with a new join seed\n", r.Name)
 	return exitOK
+}
+
+func memberUsage(fs *pflag.FlagSet, stderr io.Writer, msg string) int {
+	fmt.Fprintf(stderr, "etcdimg %s: %s\n\n", fs.Name(), msg)
+	fs.SetOutput(stderr)
+	fs.Usage()
+	return exitUsage
 }
 
 func plural(n int, word string) string {

@@ -77,11 +77,19 @@ func TestMemberUsage(t *testing.T) {
 		{[]string{"member"}, 2, "etcdimg member remove DIR NODE"},
 		{[]string{"member", "add"}, 2, `unknown subcommand "add"`},
 		{[]string{"member", "remove", "dir"}, 2, "want DIR and NODE, got 1 arguments"},
+		{[]string{"member", "remove", "--bogus", "dir", "n1"}, 2, "etcdimg member remove: unknown flag: --bogus\n\nUsage: etcdimg member remove DIR NODE"},
 		{[]string{"member", "remove", t.TempDir(), "n1"}, 1, "no such file"},
 	} {
 		code, _, errs := runCmd(t, tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.msg) {
 			t.Errorf("etcdimg %v: exit %d, want %d with %q:\n%s", tc.args, code, tc.code, tc.msg, errs)
 		}
+	}
+}
+
+func TestMemberRemoveHelpOnStdout(t *testing.T) {
+	code, out, errs := runCmd(t, "member", "remove", "--help")
+	if code != 0 || errs != "" || !strings.HasPrefix(out, "Usage: etcdimg member remove DIR NODE") || !strings.Contains(out, "--dry-run") {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
 	}
 }
