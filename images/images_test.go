@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/etcdimg/etcdimg/internal/durable"
 )
 
 // noWrites fails the test if anything reaches it: validation errors must
@@ -280,6 +282,15 @@ func TestWriteFile(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("after overwrite: %v", names(entries))
 	}
+	// Issue 11.1: a seed with keys is written owner-only, also under umask 000.
+	old = syscall.Umask(0)
+	keyOpts := testOpts
+	keyOpts.FileMode = 0o600
+	err = WriteFile(path, fx.files[:5], keyOpts)
+	syscall.Umask(old)
+	if st, serr := os.Stat(path); err != nil || serr != nil || st.Mode() != 0o600 {
+		t.Errorf("FileMode 0600 under umask 000: mode %v, err %v", st.Mode(), err)
+	}
 	// A bare file name writes into the working directory.
 	t.Chdir(t.TempDir())
 	if err := WriteFile("bare.iso", fx.files[:1], testOpts); err != nil {
@@ -314,7 +325,9 @@ func TestWriteFileFailures(t *testing.T) {
 
 // fileWriter is the second half of a write, after layout: the ISO and FAT
 // plans both have it, so a test can change a source in between.
-type fileWriter interface{ writeFile(target string) error }
+type fileWriter interface {
+	writeFile(target string, mode fs.FileMode) error
+}
 
 // checkWriteFailures runs the failures every image format must survive with
 // the old target intact and nothing left beside it: a source that is
@@ -379,7 +392,7 @@ func checkWriteFailures(t *testing.T, name string, write func(string, []File) er
 			if err := change.do(src); err != nil {
 				t.Fatal(err)
 			}
-			err = p.writeFile(target)
+			err = p.writeFile(target, 0o644)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -396,11 +409,38 @@ func checkWriteFailures(t *testing.T, name string, write func(string, []File) er
 			t.Fatal(err)
 		}
 		err := write(target, failureFiles(writeSource(t, t.TempDir(), "s", []byte("s"))))
-		if err == nil || !strings.Contains(err.Error(), "rename") {
-			t.Fatalf("error %v, want a rename failure", err)
+		if err == nil || !strings.Contains(err.Error(), target) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("error %v, want a refusal naming %s", err, target)
 		}
 		if es, _ := os.ReadDir(dir); len(es) != 1 {
 			t.Errorf("left behind: %v", names(es))
+		}
+	})
+	// Issue 11.7: a seed name that is a link, or a folder that is one, is
+	// refused; the link's target is neither written nor chmodded.
+	t.Run("target or folder is a link", func(t *testing.T) {
+		root := t.TempDir()
+		elsewhere := filepath.Join(root, "elsewhere")
+		os.Mkdir(elsewhere, 0o755)
+		victim := filepath.Join(elsewhere, "victim")
+		os.WriteFile(victim, []byte(oldContent), 0o640)
+		out := filepath.Join(root, "out")
+		os.Mkdir(out, 0o755)
+		os.Symlink(victim, filepath.Join(out, name))
+		os.Symlink(elsewhere, filepath.Join(out, "k8s01"))
+		src := writeSource(t, t.TempDir(), "s", []byte("s"))
+		for _, target := range []string{filepath.Join(out, name), filepath.Join(out, "k8s01", name)} {
+			if err := write(target, failureFiles(src)); !errors.Is(err, durable.ErrSymlink) {
+				t.Errorf("%s: error %v, want a refusal to write through a link", target, err)
+			}
+		}
+		b, _ := os.ReadFile(victim)
+		st, _ := os.Stat(victim)
+		if string(b) != oldContent || st.Mode().Perm() != 0o640 {
+			t.Errorf("link target changed: %q %v", b, st.Mode())
+		}
+		if es, _ := os.ReadDir(elsewhere); len(es) != 1 {
+			t.Errorf("written beside the link target: %v", names(es))
 		}
 	})
 }

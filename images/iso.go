@@ -46,6 +46,17 @@ type Options struct {
 	// Publisher and Application are optional volume descriptor strings of
 	// printable ASCII, at most 128 bytes (Joliet keeps the first 64).
 	Publisher, Application string
+	// FileMode is the mode of the image file WriteFile and WriteVFAT write,
+	// set exactly whatever the umask; zero means 0644. A seed that carries
+	// a private key must be 0600.
+	FileMode fs.FileMode
+}
+
+func (o Options) fileMode() fs.FileMode {
+	if o.FileMode == 0 {
+		return 0o644
+	}
+	return o.FileMode.Perm()
 }
 
 // DefaultModTime is used when Options.ModTime is zero, so that an image built
@@ -90,7 +101,7 @@ func Size(files []File, opts Options) (int64, error) {
 	return int64(p.totalSectors) * sectorSize, nil
 }
 
-// WriteFile writes the image to path with mode 0644. It writes a temporary
+// WriteFile writes the image to path with mode Options.FileMode. It writes a temporary
 // file beside path (so the final rename stays on one filesystem and is
 // atomic), fsyncs it and renames it into place only when everything worked;
 // on any error the temporary file is removed and path is left untouched, so no
@@ -100,7 +111,7 @@ func WriteFile(path string, files []File, opts Options) error {
 	if err != nil {
 		return err
 	}
-	return p.writeFile(path)
+	return p.writeFile(path, opts.fileMode())
 }
 
 // pathError names the offending path in every validation message; format

@@ -52,11 +52,12 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/etcdimg/etcdimg/internal/durable"
 )
 
 // FAT geometry limits. The cluster-count thresholds are the ones every FAT
@@ -114,7 +115,8 @@ type vfatPlan struct {
 	serial       uint32
 }
 
-// WriteVFAT writes files as a FAT (vfat) filesystem image to path, mode 0644,
+// WriteVFAT writes files as a FAT (vfat) filesystem image to path (mode
+// Options.FileMode),
 // with the same contract as WriteFile: all validation (the same checks and
 // messages as the ISO writer, plus FAT's own limits) happens first; the image
 // is written to a temporary file beside path, synced and renamed into place;
@@ -136,7 +138,7 @@ func WriteVFAT(path string, files []File, opts Options) error {
 	if err != nil {
 		return err
 	}
-	return p.writeFile(path)
+	return p.writeFile(path, opts.fileMode())
 }
 
 // VFATSize returns the size in bytes of the image WriteVFAT would write
@@ -875,59 +877,24 @@ func copySourceAt(dst *os.File, n *fatNode, off int64) (err error) {
 	return nil
 }
 
-// writeFile is WriteVFAT once the plan is made: the same temporary file,
-// sync, rename and directory sync as the ISO's WriteFile.
-func (p *vfatPlan) writeFile(path string) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	// "tmp-iso" keeps it under the repository's *.tmp-iso* ignore rule.
-	f, err := os.CreateTemp(dir, base+".tmp-iso-vfat*")
+// writeFile is WriteVFAT once the plan is made: the same durable.Pending
+// as the ISO's WriteFile. Its temporary file is new and empty, so the
+// regions writeTo skips stay holes.
+func (p *vfatPlan) writeFile(path string, mode fs.FileMode) (err error) {
+	w, err := durable.Create(path, mode)
 	if err != nil {
-		return fmt.Errorf("images: create temporary file for %s: %w", path, err)
+		return fmt.Errorf("images: %w", err)
 	}
-	tmp := f.Name()
-	closed := false
 	defer func() {
-		if err == nil {
-			return
-		}
-		if !closed {
-			_ = f.Close() // being discarded; only its removal matters
-		}
-		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			err = errors.Join(err, fmt.Errorf("images: remove temporary file: %w", rerr))
+		if err != nil {
+			w.Abort()
 		}
 	}()
-	if err = p.writeTo(f); err != nil {
+	if err = p.writeTo(w.File()); err != nil {
 		return err
 	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("images: chmod %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("images: sync %s: %w", tmp, err)
-	}
-	closed = true
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("images: close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("images: rename %s to %s: %w", tmp, path, err)
-	}
-	// As for the ISO: the image is whole at path now, so a failed directory
-	// sync is reported but the image stays.
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("images: open %s to sync the rename: %w", dir, err)
-	}
-	if serr := d.Sync(); serr != nil {
-		_ = d.Close()
-		return fmt.Errorf("images: sync directory %s: %w", dir, serr)
-	}
-	if err = d.Close(); err != nil {
-		return fmt.Errorf("images: close directory %s: %w", dir, err)
+	if err = w.Commit(); err != nil {
+		return fmt.Errorf("images: %w", err)
 	}
 	return nil
 }

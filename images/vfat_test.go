@@ -92,7 +92,7 @@ func vfatImages(t *testing.T) (*fixture, map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.writeFile(imgs["fat32"]); err != nil {
+	if err := p.writeFile(imgs["fat32"], 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for typ, img := range imgs {

@@ -2,12 +2,12 @@ package images
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/etcdimg/etcdimg/internal/durable"
 )
 
 // countWriter counts what the destination accepted, so Write can report an
@@ -196,63 +196,25 @@ func (e *emitter) copySource(n *node) (err error) {
 	return nil
 }
 
-// writeFile is WriteFile once the plan is made.
-func (p *plan) writeFile(path string) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	// Beside the target, so the rename is atomic on one filesystem; the
-	// pattern matches the repository's *.tmp-iso* ignore rule.
-	f, err := os.CreateTemp(dir, base+".tmp-iso*")
+// writeFile is WriteFile once the plan is made: streamed into a
+// durable.Pending beside path, which is renamed into place only when the
+// whole image is written and synced.
+func (p *plan) writeFile(path string, mode fs.FileMode) (err error) {
+	w, err := durable.Create(path, mode)
 	if err != nil {
-		return fmt.Errorf("images: create temporary file for %s: %w", path, err)
+		return fmt.Errorf("images: %w", err)
 	}
-	tmp := f.Name()
-	closed := false
 	defer func() {
-		if err == nil {
-			return
-		}
-		if !closed {
-			_ = f.Close() // the file is being discarded; only its removal matters
-		}
-		// ENOENT: the rename happened and only the directory sync failed.
-		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			err = errors.Join(err, fmt.Errorf("images: remove temporary file: %w", rerr))
+		if err != nil {
+			w.Abort()
 		}
 	}()
-	if _, err = p.writeTo(f); err != nil {
+	// The *os.File itself, so source files reach it by copy_file_range.
+	if _, err = p.writeTo(w.File()); err != nil {
 		return err
 	}
-	// CreateTemp makes 0600 and umask would bend OpenFile's mode; Chmod
-	// gives exactly 0644.
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("images: chmod %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("images: sync %s: %w", tmp, err)
-	}
-	closed = true
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("images: close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("images: rename %s to %s: %w", tmp, path, err)
-	}
-	// The image is complete at path now; syncing the directory makes the
-	// rename itself survive a crash. A failure here is reported, but the
-	// image stays: it is whole, and removing it would lose a good build.
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("images: open %s to sync the rename: %w", dir, err)
-	}
-	if serr := d.Sync(); serr != nil {
-		_ = d.Close()
-		return fmt.Errorf("images: sync directory %s: %w", dir, serr)
-	}
-	if err = d.Close(); err != nil {
-		return fmt.Errorf("images: close directory %s: %w", dir, err)
+	if err = w.Commit(); err != nil {
+		return fmt.Errorf("images: %w", err)
 	}
 	return nil
 }
