@@ -49,6 +49,10 @@ type Config struct {
 	Nodes    []Node
 	Now      func() time.Time // default time.Now
 	Rand     io.Reader        // default crypto/rand.Reader
+	// LockTimeout bounds how long Ensure waits for another run holding
+	// Dir (0: DefaultLockTimeout); OnLockWait is told once that it waits.
+	LockTimeout time.Duration
+	OnLockWait  func()
 }
 
 // CertKey is one certificate with its private key, both PEM.

@@ -17,7 +17,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/etcdimg/etcdimg/internal/durable"
+	"github.com/etcdimg/etcdimg/internal/inputfile"
 )
 
 // Plan loads what exists and says what Ensure would do, writing nothing. It
@@ -33,7 +37,76 @@ func Plan(cfg Config) ([]Event, error) {
 // Ensure loads the PKI directory, reuses every certificate that is still good
 // (see the package doc), issues missing ones, re-issues ones that no longer
 // match their spec, and reports every decision in PKI.Events.
+//
+// Ensure holds the PKI folder's lock (see Lock) while it plans and writes;
+// a caller that must keep the PKI stable for longer (a build, until its
+// seeds carry the certificates) takes the lock itself and calls
+// Locked.Ensure.
 func Ensure(cfg Config) (*PKI, error) {
+	// Plan first: a wrong config is refused before the folder exists.
+	if _, err := makePlan(cfg); err != nil {
+		return nil, err
+	}
+	l, err := Lock(cfg.Dir, cfg.LockTimeout, cfg.OnLockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+	return l.Ensure(cfg)
+}
+
+// DefaultLockTimeout is how long Lock waits for another run by default.
+const DefaultLockTimeout = 10 * time.Minute
+
+// Locked is a PKI folder this process holds the lock of. Two runs on one
+// folder at once would each read the other's half-written CA and leaves and
+// leave certificates that do not verify against ca.crt; the lock makes the
+// second wait.
+type Locked struct {
+	dir    string // as named
+	real   string // links resolved
+	unlock func()
+}
+
+// Lock creates dir (0700) if missing and takes its lock: an flock on the
+// folder itself, released by Unlock or when the process ends, so a killed run
+// never leaves a stale lock. While another process holds it, onWait (if set)
+// is called once and Lock keeps trying for timeout (0: DefaultLockTimeout),
+// then fails naming the folder.
+func Lock(dir string, timeout time.Duration, onWait func()) (*Locked, error) {
+	if timeout == 0 {
+		timeout = DefaultLockTimeout
+	}
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	// The operator may name the folder by a link; below it every write goes
+	// through real folders only (see durable), so resolve it once here.
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	unlock, err := durable.Lock(real, timeout, onWait)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	return &Locked{dir: dir, real: real, unlock: unlock}, nil
+}
+
+// Unlock releases the lock; it may be called more than once.
+func (l *Locked) Unlock() {
+	if l.unlock != nil {
+		l.unlock()
+		l.unlock = nil
+	}
+}
+
+// Ensure is Ensure for a folder whose lock l holds; cfg.Dir must be it.
+func (l *Locked) Ensure(cfg Config) (*PKI, error) {
+	if l.unlock == nil || filepath.Clean(cfg.Dir) != filepath.Clean(l.dir) {
+		return nil, fmt.Errorf("pki: internal error: %s is not locked", cfg.Dir)
+	}
+	cfg.Dir = l.real
 	p, err := makePlan(cfg)
 	if err != nil {
 		return nil, err
@@ -129,14 +202,25 @@ func makePlan(cfg Config) (*plan, error) {
 
 // checkDirs refuses non-directories in the way and schedules tightening of
 // directories that are open to group or other.
+//
+// Dir itself may be a link (the operator named it); every folder below it is
+// etcdimg's and must be real: a nodes/<node> that links elsewhere would get
+// the node's keys written to, and chmodded at, its target.
 func (p *plan) checkDirs() error {
 	for _, rel := range append([]string{".", "nodes"}, nodeDirs(p.cfg.Nodes)...) {
-		fi, err := os.Stat(p.abs(rel))
+		stat := os.Lstat
+		if rel == "." {
+			stat = os.Stat
+		}
+		fi, err := stat(p.abs(rel))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("pki: %w", err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return errorf(ErrInvalidConfig, "%s is a symbolic link; etcdimg does not write keys through links it did not create; replace it with a folder", p.abs(rel))
 		}
 		if !fi.IsDir() {
 			return errorf(ErrInvalidConfig, "%s exists and is not a directory; move it away", p.abs(rel))
@@ -151,15 +235,34 @@ func (p *plan) checkDirs() error {
 
 // checkKeyPerm schedules tightening of a key inside Dir that others can read.
 func (p *plan) checkKeyPerm(rel string) error {
-	fi, err := os.Stat(p.abs(rel))
+	fi, err := os.Lstat(p.abs(rel))
 	if err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return errorf(ErrInvalidConfig, "%s is a symbolic link; etcdimg does not read, chmod or replace keys through links in its PKI folder; put the key file itself there", p.abs(rel))
+	}
+	p.checkOwner(p.abs(rel), fi)
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		p.keyFixes = append(p.keyFixes, p.abs(rel))
 		p.event(EventWarning, rel, "key permissions %04o allow group/other access; tightening to 0600 (delete the key to rotate it if it may have been read)", perm)
 	}
 	return nil
+}
+
+// checkOwner warns about a key owned by another user than the one running
+// etcdimg: that user can read, replace or leak it, and it is a sign the
+// folder is shared in a way the operator may not intend.
+func (p *plan) checkOwner(file string, fi fs.FileInfo) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) == os.Geteuid() {
+		return
+	}
+	name := file
+	if rel, err := filepath.Rel(p.cfg.Dir, file); err == nil && !strings.HasPrefix(rel, "..") {
+		name = filepath.ToSlash(rel)
+	}
+	p.event(EventWarning, name, "owned by uid %d, not by the user running etcdimg (uid %d); that user can read or replace the key (chown it, or keep the PKI in a folder only you own)", st.Uid, os.Geteuid())
 }
 
 func unreadable(file string, err error) error {
@@ -241,11 +344,13 @@ func (p *plan) planExternalCA() error {
 	} else if ok {
 		return errorf(ErrInvalidConfig, "%s belongs to a CA etcdimg generated, but an external CA (%s) is configured; move the pki directory away to switch CAs (every member then needs new certificates), or drop the external CA setting", p.abs("ca.key"), p.cfg.CA.CertFile)
 	}
-	certData, err := os.ReadFile(p.cfg.CA.CertFile)
+	// Bounded reads of regular files only: /dev/zero or a FIFO named here
+	// would otherwise exhaust memory or hang.
+	certData, err := inputfile.Read(p.cfg.CA.CertFile, inputfile.MaxPEM)
 	if err != nil {
 		return errorf(ErrCAIncomplete, "cannot read the external CA certificate: %v", err)
 	}
-	keyData, err := os.ReadFile(p.cfg.CA.KeyFile)
+	keyData, err := inputfile.Read(p.cfg.CA.KeyFile, inputfile.MaxPEM)
 	if err != nil {
 		return errorf(ErrCAIncomplete, "cannot read the external CA key: %v", err)
 	}
@@ -264,8 +369,11 @@ func (p *plan) planExternalCA() error {
 	if err := p.checkCA(c.cert, key, p.cfg.CA.CertFile, p.cfg.CA.KeyFile); err != nil {
 		return err
 	}
-	if fi, err := os.Stat(p.cfg.CA.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		p.event(EventWarning, p.cfg.CA.KeyFile, "CA key permissions %04o allow group/other access; consider chmod 600", fi.Mode().Perm())
+	if fi, err := os.Stat(p.cfg.CA.KeyFile); err == nil {
+		if fi.Mode().Perm()&0o077 != 0 {
+			p.event(EventWarning, p.cfg.CA.KeyFile, "CA key permissions %04o allow group/other access; consider chmod 600", fi.Mode().Perm())
+		}
+		p.checkOwner(p.cfg.CA.KeyFile, fi)
 	}
 	// Only certificates are copied: a combined cert+key file must not leak
 	// the key into the world-readable ca.crt.
