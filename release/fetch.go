@@ -12,6 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"time"
+
+	"github.com/etcdimg/etcdimg/internal/durable"
 )
 
 const (
@@ -57,6 +59,11 @@ func Fetch(ctx context.Context, rawURL, cacheDir, version, wantSHA256 string) (*
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("release fetch %s: %w", rawURL, err)
 	}
+	// The cache folder may be reached through a link (a moved ~/.cache);
+	// durable writes only into a real folder, so resolve it.
+	if real, err := filepath.EvalSymlinks(cacheDir); err == nil {
+		dst = filepath.Join(real, name)
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, fetchTimeout)
@@ -85,14 +92,13 @@ func download(ctx context.Context, rawURL, dst, want string) (err error) {
 		return fmt.Errorf("HTTP %s", resp.Status)
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.part")
+	tmp, err := durable.Create(dst, 0o644)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			tmp.Abort()
 		}
 	}()
 
@@ -107,16 +113,7 @@ func download(ctx context.Context, rawURL, dst, want string) (err error) {
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		return &ChecksumError{Path: rawURL, Got: got, Want: want}
 	}
-	// Without the sync a crash after the rename could leave a cached file
-	// whose name promises data the disk never got.
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+	// Commit syncs before the rename: a crash after it cannot leave a
+	// cached file whose name promises data the disk never got.
+	return tmp.Commit()
 }

@@ -16,6 +16,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/etcdimg/etcdimg/internal/durable"
+	"github.com/etcdimg/etcdimg/internal/inputfile"
 )
 
 // Release is an etcd linux-amd64 release tarball whose checksum and layout
@@ -80,8 +83,8 @@ func OpenCached(path, version, wantSHA256, cacheDir string) (*Release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("release %s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("release %s: not a regular file", path)
+	if err := inputfile.Check(path, fi, inputfile.MaxTarball); err != nil {
+		return nil, fmt.Errorf("release: %w", err)
 	}
 
 	// The checksum is checked before the archive is parsed so that nothing
@@ -104,7 +107,7 @@ func OpenCached(path, version, wantSHA256, cacheDir string) (*Release, error) {
 			return nil, fmt.Errorf("release %s: %w", path, err)
 		}
 		if stamp != "" && os.MkdirAll(filepath.Dir(stamp), 0o755) == nil {
-			_ = os.WriteFile(stamp, nil, 0o644) // best effort: a missing stamp only costs time
+			_ = durable.WriteFile(stamp, []byte{}, 0o644) // best effort: a missing stamp only costs time
 		}
 	}
 	return &Release{
@@ -140,13 +143,18 @@ func normalizeSHA256(s string) (string, error) {
 }
 
 func hashFile(p string) (sum string, size int64, err error) {
-	f, err := os.Open(p)
+	// Opened again with the checks: the name may have been swapped for a
+	// FIFO or a device since the Stat.
+	f, _, err := inputfile.Open(p, inputfile.MaxTarball)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(h, io.LimitReader(f, inputfile.MaxTarball+1))
+	if err == nil && n > inputfile.MaxTarball {
+		err = fmt.Errorf("grew past %d bytes while being read", int64(inputfile.MaxTarball))
+	}
 	if err != nil {
 		return "", 0, err
 	}

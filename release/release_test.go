@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -341,5 +342,26 @@ func TestOpenReal(t *testing.T) {
 	// A neighbouring version must be refused by its top folder, not pass.
 	if _, err := Open(p, m[1]+"0", want[0]); err == nil || !strings.Contains(err.Error(), "top folder") {
 		t.Errorf("Open with the wrong version = %v, want a top folder error", err)
+	}
+}
+
+// TestOpenSpecialFiles (issue 11.3): a device or a FIFO given as the
+// release (--etcd-release, etcd.release.path) fails at once, naming it.
+func TestOpenSpecialFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "etcd.tar.gz")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/dev/zero", fifo, t.TempDir()} {
+		done := make(chan error, 1)
+		go func() { _, err := OpenCached(p, "3.6.16", strings.Repeat("a", 64), ""); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s: %v", p, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: hangs", p)
+		}
 	}
 }
