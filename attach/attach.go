@@ -26,12 +26,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"text/template"
 
+	"github.com/etcdimg/etcdimg/internal/durable"
 	"github.com/etcdimg/etcdimg/outdir"
 )
 
@@ -314,48 +314,28 @@ func Write(dir string, nodes []Node, o Options) ([]string, error) {
 		}
 		seen[n.Name] = true
 	}
+	// The folder is named by the operator and may be a link; the scripts
+	// go into the real folder, never through a link inside it.
+	real := dir
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		real = r
+	}
+	var files []durable.File
 	var paths []string
 	for _, n := range nodes {
 		for _, s := range []struct{ suffix, body string }{
 			{".libvirt.sh", Libvirt(n, o)},
 			{".virtualbox.sh", VirtualBox(n, o)},
 		} {
-			p := filepath.Join(dir, n.Name+s.suffix)
-			if err := writeAtomic(p, []byte(s.body), 0o755); err != nil {
-				return paths, err
-			}
-			paths = append(paths, p)
+			files = append(files, durable.File{Path: filepath.Join(real, n.Name+s.suffix), Data: []byte(s.body), Mode: 0o755})
+			paths = append(paths, filepath.Join(dir, n.Name+s.suffix))
 		}
+	}
+	// One batch: every script is written, or none is.
+	if err := durable.WriteBatch(files); err != nil {
+		return nil, fmt.Errorf("attach: %w", err)
 	}
 	return paths, nil
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("attach: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("attach: write %s: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	// Chmod, not the umask-bent create mode: the scripts must be executable.
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // ReadCluster reads DIR/cluster.json (see outdir) and returns the cluster

@@ -273,3 +273,24 @@ print("\n".join(l), end="")`
 		t.Errorf("virt-install would read %q, want %q", got, want)
 	}
 }
+
+// TestWriteRefusesLinks (issues 10.4, 11.7): a script name that is a link
+// is refused with its path, nothing is written (not even the other
+// scripts), and the link's target is untouched.
+func TestWriteRefusesLinks(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("precious"), 0o600)
+	link := filepath.Join(dir, "k8s02.virtualbox.sh")
+	os.Symlink(victim, link)
+	_, err := Write(dir, example("/seeds", FormatISO, true), Options{})
+	if err == nil || !strings.Contains(err.Error(), link) {
+		t.Fatalf("error %v, want a refusal naming %s", err, link)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Errorf("link target written: %q", b)
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 1 {
+		t.Errorf("folder holds %d entries, want only the link", len(es))
+	}
+}
