@@ -114,6 +114,19 @@ func WriteFile(path string, files []File, opts Options) error {
 	return p.writeFile(path, opts.fileMode())
 }
 
+// CheckModTime says whether an ISO can record t (Options.ModTime): a
+// directory record's year lies in 1900-2155. Callers check it before they
+// write anything else.
+func CheckModTime(t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if y := t.UTC().Year(); y < 1900 || y > 2155 {
+		return fmt.Errorf("images: mod time %s is outside 1900-2155, the years an ISO 9660 directory record can hold", t.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // pathError names the offending path in every validation message; format
 // may use %w so that callers can still test the cause with errors.Is.
 func pathError(p, format string, args ...any) error {
@@ -127,8 +140,8 @@ func newPlan(files []File, opts Options) (*plan, error) {
 		p.modTime = DefaultModTime
 	}
 	p.modTime = p.modTime.UTC()
-	if y := p.modTime.Year(); y < 1900 || y > 2155 {
-		return nil, fmt.Errorf("images: mod time %s is outside 1900-2155", p.modTime.Format(time.RFC3339))
+	if err := CheckModTime(p.modTime); err != nil {
+		return nil, err
 	}
 	if err := checkASCII("volume id", opts.VolumeID, 32); err != nil {
 		return nil, err

@@ -141,6 +141,18 @@ func WriteVFAT(path string, files []File, opts Options) error {
 	return p.writeFile(path, opts.fileMode())
 }
 
+// CheckVFATModTime says whether a FAT image can record t: FAT dates run
+// from 1980 to 2107.
+func CheckVFATModTime(t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if y := t.UTC().Year(); y < vfatMinYear || y > vfatMaxYear {
+		return fmt.Errorf("images: mod time %s is outside %d-%d, the range of a FAT date", t.UTC().Format(time.RFC3339), vfatMinYear, vfatMaxYear)
+	}
+	return nil
+}
+
 // VFATSize returns the size in bytes of the image WriteVFAT would write
 // (most of it may be holes), after the same validation.
 func VFATSize(files []File, opts Options) (int64, error) {
@@ -161,8 +173,8 @@ func newVFATPlan(files []File, opts Options, forceFAT32 bool) (*vfatPlan, error)
 		p.modTime = DefaultModTime
 	}
 	p.modTime = p.modTime.UTC()
-	if y := p.modTime.Year(); y < vfatMinYear || y > vfatMaxYear {
-		return nil, fmt.Errorf("images: mod time %s is outside %d-%d, the range of a FAT date", p.modTime.Format(time.RFC3339), vfatMinYear, vfatMaxYear)
+	if err := CheckVFATModTime(p.modTime); err != nil {
+		return nil, err
 	}
 	if err := checkFATLabel(opts.VolumeID); err != nil {
 		return nil, err

@@ -209,7 +209,18 @@ func CheckDir(dir string, force bool) error {
 	if err != nil {
 		return fmt.Errorf("output folder: %v", err)
 	}
-	if len(entries) == 0 || force {
+	if force {
+		return nil
+	}
+	// A folder holding only etcdimg's temporary files is what a build
+	// killed before it wrote the marker leaves: it is etcdimg's.
+	foreign := false
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") || !strings.Contains(e.Name(), durable.TempInfix) {
+			foreign = true
+		}
+	}
+	if !foreign {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Join(dir, MarkerFile)); err == nil {

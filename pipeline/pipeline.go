@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/etcdimg/etcdimg/generator"
 	"github.com/etcdimg/etcdimg/images"
 	"github.com/etcdimg/etcdimg/internal/durable"
@@ -121,6 +123,11 @@ type Options struct {
 	// OnNode, when set, is called (from one goroutine at a time) as each
 	// node finishes, for progress display.
 	OnNode func(NodeResult)
+	// LockTimeout bounds the wait for another build using the same PKI or
+	// output folder (0: pki.DefaultLockTimeout); OnWait is told, once per
+	// folder, that the build waits for it.
+	LockTimeout time.Duration
+	OnWait      func(folder string)
 	// Now and Rand feed the PKI; nil means the real clock and crypto/rand.
 	Now  func() time.Time
 	Rand io.Reader
@@ -165,6 +172,44 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if !ok {
 		return res, nil
 	}
+	// Usage-shaped mistakes first, before the tarball is hashed.
+	if err := checkOptions(o); err != nil {
+		res.Report.Errorf("", "%v", err)
+		return res, nil
+	}
+	if err := outdir.CheckDir(o.OutDir, o.Force); err != nil {
+		res.Report.Errorf("", "%v", err)
+		return res, nil
+	}
+	// The folders the operator named may be links; everything below them is
+	// etcdimg's and is written only through real folders (durable), so the
+	// roots are resolved once, here.
+	outDir := resolve(o.OutDir)
+	tls := c.TLS.Enabled && !o.NoISO
+	var pcfg pki.Config
+	if tls {
+		res.PKIDir = o.PKIDir
+		if res.PKIDir == "" {
+			res.PKIDir = filepath.Join(filepath.Dir(filepath.Clean(o.OutDir)), c.Name+"-pki")
+		}
+		if err := checkApart(outDir, resolve(res.PKIDir)); err != nil {
+			res.Report.Errorf("", "%v", err)
+			return res, nil
+		}
+		pcfg = pkiConfig(c, res.PKIDir, filepath.Dir(o.Spec), o)
+		// A dry run finds every PKI problem (a broken CA, a linked
+		// nodes/<node>) before anything is written.
+		if _, err := pki.Plan(pcfg); err != nil {
+			res.Report.Errorf("tls", "%v", err)
+			return res, nil
+		}
+	}
+	if err := checkOutDir(outDir, nodes, o); err != nil {
+		res.Report.Errorf("", "%v", err)
+		return res, nil
+	}
+	// Last of the checks, as the slowest (it hashes the tarball, or
+	// downloads it into the cache).
 	rel := release.Release{}
 	if !o.NoISO {
 		r, rerr := openRelease(ctx, c, o, filepath.Dir(o.Spec))
@@ -175,23 +220,23 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		rel = *r
 		res.Release = r
 	}
-	if o.Format != "" && o.Format != FormatISO && o.Format != FormatVFAT {
-		res.Report.Errorf("", "unknown seed format %q: use %s or %s", o.Format, FormatISO, FormatVFAT)
-		return res, nil
-	}
-	if err := outdir.CheckDir(o.OutDir, o.Force); err != nil {
-		res.Report.Errorf("", "%v", err)
-		return res, nil
-	}
 
 	var certs map[string]generator.NodePKI
 	var admin *pki.CertKey
-	if c.TLS.Enabled && !o.NoISO {
-		res.PKIDir = o.PKIDir
-		if res.PKIDir == "" {
-			res.PKIDir = filepath.Join(filepath.Dir(filepath.Clean(o.OutDir)), c.Name+"-pki")
+	if tls {
+		// Held until every seed is written: another build on this PKI must
+		// not replace the CA the seeds of this one carry.
+		lock, err := pki.Lock(res.PKIDir, o.LockTimeout, func() {
+			if o.OnWait != nil {
+				o.OnWait(res.PKIDir)
+			}
+		})
+		if err != nil {
+			res.Report.Errorf("tls", "%v", err)
+			return res, nil
 		}
-		p, perr := pki.Ensure(pkiConfig(c, res.PKIDir, filepath.Dir(o.Spec), o))
+		defer lock.Unlock()
+		p, perr := lock.Ensure(pcfg)
 		if perr != nil {
 			res.Report.Errorf("tls", "%v", perr)
 			return res, nil
@@ -199,19 +244,36 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		res.PKIEvents = p.Events
 		for _, ev := range p.Events {
 			if ev.Kind == pki.EventWarning {
-				res.Report.Warnf("tls", "%s", ev)
+				res.Report.Warnf("tls", "%s", pkiWarning(res.PKIDir, ev))
 			}
 		}
 		certs = nodePKI(p)
 		admin = &p.Admin
 	}
 
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := outdir.WriteMarker(o.OutDir); err != nil {
+	unlockOut, err := durable.Lock(outDir, lockTimeout(o), func() {
+		if o.OnWait != nil {
+			o.OnWait(o.OutDir)
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
+	defer unlockOut()
+	if err := outdir.WriteMarker(outDir); err != nil {
+		return nil, err
+	}
+	// A killed build leaves temporary files (a seed's is 13-22 MB); this
+	// folder is etcdimg's (it has the marker), so its leftovers go now.
+	for _, d := range append([]string{outDir}, nodeDirs(outDir, nodes)...) {
+		if _, err := durable.RemoveStale(d); err != nil {
+			return nil, err
+		}
+	}
+	o.OutDir = outDir
 	if o.OnStart != nil {
 		o.OnStart(len(nodes))
 	}
@@ -234,6 +296,150 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// SeedMode is the mode of a seed image: one that carries private keys
+// (TLS) is readable by its owner only, whatever the umask; see the README
+// for how libvirt and VirtualBox still read it.
+func SeedMode(hasKeys bool) os.FileMode {
+	if hasKeys {
+		return 0o600
+	}
+	return 0o644
+}
+
+// CheckFormat refuses a seed format other than iso and vfat.
+func CheckFormat(format string) error {
+	if format != "" && format != FormatISO && format != FormatVFAT {
+		return fmt.Errorf("unknown seed format %q: use %s or %s", format, FormatISO, FormatVFAT)
+	}
+	return nil
+}
+
+// CheckEpoch says whether a seed of format can record t (SOURCE_DATE_EPOCH).
+func CheckEpoch(t time.Time, format string) error {
+	if format == FormatVFAT {
+		return images.CheckVFATModTime(t)
+	}
+	return images.CheckModTime(t)
+}
+
+// checkOptions finds the mistakes in the options themselves (the CLI
+// reports them as usage errors before calling Build).
+func checkOptions(o Options) error {
+	if err := CheckFormat(o.Format); err != nil {
+		return err
+	}
+	if o.NoISO {
+		return nil
+	}
+	if err := CheckEpoch(o.Epoch, o.Format); err != nil {
+		return fmt.Errorf("SOURCE_DATE_EPOCH: %v", err)
+	}
+	return nil
+}
+
+func lockTimeout(o Options) time.Duration {
+	if o.LockTimeout == 0 {
+		return pki.DefaultLockTimeout
+	}
+	return o.LockTimeout
+}
+
+// resolve follows links in a folder the operator named, if it exists.
+func resolve(dir string) string {
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		return r
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
+
+// checkApart refuses a PKI folder inside the output folder or the other way
+// round: the output folder is what gets copied to hypervisor hosts and
+// shared, and the CA key must never travel with the seeds.
+func checkApart(out, pkiDir string) error {
+	inside := func(a, b string) bool {
+		rel, err := filepath.Rel(b, a)
+		return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+	}
+	switch {
+	case inside(pkiDir, out):
+		return fmt.Errorf("--pki-dir %s is inside the output folder %s: the CA key would sit among the seeds; keep the PKI outside it (the default is <cluster>-pki beside it)", pkiDir, out)
+	case inside(out, pkiDir):
+		return fmt.Errorf("the output folder %s is inside the PKI folder %s; choose an output folder outside it", out, pkiDir)
+	}
+	return nil
+}
+
+// checkOutDir finds what would stop the writes into the output folder before
+// anything is written: a folder that cannot be created or written, and a
+// link where etcdimg writes (out/<node>, a seed, cluster.json).
+func checkOutDir(dir string, nodes []model.Node, o Options) error {
+	// The nearest existing folder must be writable: the output folder, or
+	// the one it will be created in.
+	existing := dir
+	for {
+		fi, err := os.Stat(existing)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("output folder: %s is not a folder", existing)
+			}
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("output folder: %v", err)
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			break
+		}
+		existing = parent
+	}
+	if err := unix.Access(existing, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("output folder: cannot write into %s: %v", existing, err)
+	}
+	names := []string{outdir.MarkerFile, outdir.ClusterFile, outdir.EtcdctlFile}
+	for _, n := range nodes {
+		names = append(names, n.Name+".iso", n.Name+".img")
+	}
+	for _, name := range names {
+		if fi, err := os.Lstat(filepath.Join(dir, name)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, name), durable.ErrSymlink)
+		}
+	}
+	for _, d := range nodeDirs(dir, nodes) {
+		if err := durable.CheckFolder(d); err != nil {
+			return err
+		}
+		for _, f := range []string{"user-data", "meta-data", "network-config"} {
+			if fi, err := os.Lstat(filepath.Join(d, f)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+				return fmt.Errorf("%s: %w", filepath.Join(d, f), durable.ErrSymlink)
+			}
+		}
+	}
+	return nil
+}
+
+func nodeDirs(out string, nodes []model.Node) []string {
+	dirs := make([]string, len(nodes))
+	for i, n := range nodes {
+		dirs[i] = filepath.Join(out, n.Name)
+	}
+	return dirs
+}
+
+// pkiWarning is one readable line for a PKI warning: the file's path (in
+// the PKI folder unless absolute, as for an external CA's key) and what is
+// wrong with it.
+func pkiWarning(dir string, ev pki.Event) string {
+	f := ev.File
+	if !filepath.IsAbs(f) {
+		f = filepath.Join(dir, filepath.FromSlash(f))
+	}
+	return f + ": " + ev.Detail
 }
 
 func selectNodes(c *model.Cluster, names []string, r *report.Report) ([]model.Node, bool) {
@@ -408,7 +614,8 @@ func buildNode(c *model.Cluster, n model.Node, nf generator.NodeFiles, rel *rele
 	for i, f := range seed {
 		files[i] = images.File{Path: f.Path, Mode: f.Mode, Data: f.Data, SourcePath: f.SourcePath}
 	}
-	iopts := images.Options{VolumeID: "cidata", ModTime: o.Epoch, Publisher: "etcdimg", Application: "etcdimg seed for " + n.Name}
+	iopts := images.Options{VolumeID: "cidata", ModTime: o.Epoch, Publisher: "etcdimg", Application: "etcdimg seed for " + n.Name,
+		FileMode: SeedMode(p != nil)}
 	res.Format = o.Format
 	if res.Format == "" {
 		res.Format = FormatISO
@@ -431,9 +638,45 @@ func buildNode(c *model.Cluster, n model.Node, nf generator.NodeFiles, rel *rele
 	return res, nil
 }
 
+// WriteRendered is `render -o`: it writes the cloud-init files of nfs into
+// outDir/<node>/ under the same rules as Build: a non-empty folder etcdimg
+// did not create is refused unless forced, links where it writes are
+// refused before anything is written, the folder is marked as etcdimg's
+// and locked while written, and stale temporary files are removed.
+func WriteRendered(outDir string, nfs []generator.NodeFiles, force bool) error {
+	if err := outdir.CheckDir(outDir, force); err != nil {
+		return err
+	}
+	dir := resolve(outDir)
+	nodes := make([]model.Node, len(nfs))
+	for i, nf := range nfs {
+		nodes[i] = nf.Node
+	}
+	if err := checkOutDir(dir, nodes, Options{}); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	unlock, err := durable.Lock(dir, pki.DefaultLockTimeout, nil)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := outdir.WriteMarker(dir); err != nil {
+		return err
+	}
+	for _, d := range append([]string{dir}, nodeDirs(dir, nodes)...) {
+		if _, err := durable.RemoveStale(d); err != nil {
+			return err
+		}
+	}
+	return WriteAllNodeFiles(dir, nfs)
+}
+
 // WriteNodeFiles writes a node's cloud-init files into dir.
 func WriteNodeFiles(dir string, nf generator.NodeFiles) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := durable.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
 	return durable.WriteBatch(nodeFiles(dir, nf))
@@ -446,7 +689,9 @@ func WriteAllNodeFiles(outDir string, nfs []generator.NodeFiles) error {
 	var files []durable.File
 	for _, nf := range nfs {
 		dir := filepath.Join(outDir, nf.Node.Name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		// Mkdir, not MkdirAll: out/<node> that is a link is refused, never
+		// followed (outDir itself exists and is resolved by the caller).
+		if err := durable.Mkdir(dir, 0o755); err != nil {
 			return err
 		}
 		files = append(files, nodeFiles(dir, nf)...)
