@@ -11,12 +11,13 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	gojsonnet "github.com/google/go-jsonnet"
 
 	"github.com/etcdimg/etcdimg/spec"
+
+	"github.com/etcdimg/etcdimg/internal/inputfile"
 )
 
 //go:embed lib/*.libsonnet
@@ -98,7 +99,9 @@ func newVM(opts Options) *gojsonnet.VM {
 // EvaluateFile evaluates the spec at path and returns its JSON. Jsonnet
 // errors come back as go-jsonnet formats them, with file:line:column.
 func EvaluateFile(path string, opts Options) ([]byte, error) {
-	if _, err := os.Stat(path); err != nil {
+	// A regular file of sane size only: `validate /dev/zero` would read
+	// until memory runs out, and a FIFO would hang.
+	if err := inputfile.Stat(path, inputfile.MaxSpec); err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
 	// Through the importer, not as a snippet: only then do the spec's own

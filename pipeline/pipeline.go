@@ -27,6 +27,7 @@ import (
 	"github.com/etcdimg/etcdimg/generator"
 	"github.com/etcdimg/etcdimg/images"
 	"github.com/etcdimg/etcdimg/internal/durable"
+	"github.com/etcdimg/etcdimg/internal/inputfile"
 	"github.com/etcdimg/etcdimg/jsonnet"
 	"github.com/etcdimg/etcdimg/model"
 	"github.com/etcdimg/etcdimg/outdir"
@@ -197,6 +198,19 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return res, nil
 		}
 		pcfg = pkiConfig(c, res.PKIDir, filepath.Dir(o.Spec), o)
+		// The external CA's files: regular files of PEM size, reported at
+		// their fields (a FIFO would hang the PKI step, /dev/zero fill memory).
+		for _, f := range []struct{ field, path string }{{"tls.ca.cert", pcfg.CA.CertFile}, {"tls.ca.key", pcfg.CA.KeyFile}} {
+			if f.path == "" {
+				continue
+			}
+			if err := inputfile.Stat(f.path, inputfile.MaxPEM); err != nil {
+				res.Report.Errorf(f.field, "%v", err)
+			}
+		}
+		if res.Report.IsFatal() {
+			return res, nil
+		}
 		// A dry run finds every PKI problem (a broken CA, a linked
 		// nodes/<node>) before anything is written.
 		if _, err := pki.Plan(pcfg); err != nil {
@@ -318,10 +332,14 @@ func CheckFormat(format string) error {
 
 // CheckEpoch says whether a seed of format can record t (SOURCE_DATE_EPOCH).
 func CheckEpoch(t time.Time, format string) error {
+	check := images.CheckModTime
 	if format == FormatVFAT {
-		return images.CheckVFATModTime(t)
+		check = images.CheckVFATModTime
 	}
-	return images.CheckModTime(t)
+	if err := check(t); err != nil {
+		return fmt.Errorf("%d %s", t.Unix(), strings.TrimPrefix(err.Error(), "images: mod time "))
+	}
+	return nil
 }
 
 // checkOptions finds the mistakes in the options themselves (the CLI

@@ -86,6 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "member":
 		return cmdMember(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
+		if code, ok := parseArgs(newFlagSet("version", ""), args[1:], 0, stdout, stderr); !ok {
+			return code
+		}
 		fmt.Fprintf(stdout, "etcdimg %s\n", version)
 		return exitOK
 	case "help", "-h", "--help":
@@ -150,19 +153,55 @@ func keyValues(flag string, in []string) (map[string]string, error) {
 	return m, nil
 }
 
-// parse parses a command's flags and returns the spec path.
-func parse(fs *pflag.FlagSet, args []string, stderr io.Writer) (string, int, bool) {
-	fs.SetOutput(stderr)
+// parseArgs is every command's flag and argument handling, so that they all
+// behave alike (and a new command gets it by calling it):
+//   - --help/-h prints the command's usage to stdout: exit 0;
+//   - an unknown flag, a bad flag value or a wrong number of arguments
+//     prints the error and the usage to stderr: exit 2.
+//
+// nargs is the number of positional arguments the command takes. ok is
+// false when the command must return code now.
+func parseArgs(fs *pflag.FlagSet, args []string, nargs int, stdout, stderr io.Writer) (code int, ok bool) {
+	// pflag prints nothing itself with ContinueOnError, except through
+	// Usage; the output is chosen here, per case.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return "", exitOK, false
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK, false
 		}
-		return "", exitUsage, false
+		return usageError(fs, stderr, "%v", err), false
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintf(stderr, "etcdimg %s: want exactly one argument, got %d\n", fs.Name(), fs.NArg())
-		fs.Usage()
-		return "", exitUsage, false
+	if fs.NArg() != nargs {
+		want := "no arguments"
+		switch nargs {
+		case 0:
+		case 1:
+			want = "exactly one argument"
+		default:
+			want = fmt.Sprintf("%d arguments", nargs)
+		}
+		return usageError(fs, stderr, "want %s, got %d (%s)", want, fs.NArg(), strings.Join(fs.Args(), " ")), false
+	}
+	return exitOK, true
+}
+
+// usageError prints "etcdimg CMD: message" and the command's usage to
+// stderr and returns the usage exit code (2).
+func usageError(fs *pflag.FlagSet, stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "etcdimg %s: %s\n\n", fs.Name(), strings.TrimSpace(fmt.Sprintf(format, args...)))
+	fs.SetOutput(stderr)
+	fs.Usage()
+	return exitUsage
+}
+
+// parse parses a command's flags and returns its one argument (the spec or
+// the output folder).
+func parse(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (string, int, bool) {
+	code, ok := parseArgs(fs, args, 1, stdout, stderr)
+	if !ok {
+		return "", code, false
 	}
 	return fs.Arg(0), exitOK, true
 }
@@ -191,17 +230,16 @@ func specExit(stderr io.Writer, err error) int {
 // loadSpec parses a command's flags (fs already has the command's own),
 // evaluates and validates the spec and prints the report. ok is false when
 // the command must stop with code.
-func loadSpec(fs *pflag.FlagSet, args []string, stderr io.Writer) (l *pipeline.Loaded, code int, ok bool) {
+func loadSpec(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (l *pipeline.Loaded, code int, ok bool) {
 	var jf jsonnetFlags
 	jf.register(fs)
-	specPath, code, ok := parse(fs, args, stderr)
+	specPath, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return nil, code, false
 	}
 	jo, err := jf.options()
 	if err != nil {
-		fmt.Fprintf(stderr, "etcdimg %s: %v\n", fs.Name(), err)
-		return nil, exitUsage, false
+		return nil, usageError(fs, stderr, "%v", err), false
 	}
 	l, err = pipeline.Load(specPath, jo)
 	if err != nil {
@@ -215,7 +253,7 @@ func loadSpec(fs *pflag.FlagSet, args []string, stderr io.Writer) (l *pipeline.L
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	l, code, ok := loadSpec(newFlagSet("validate", "SPEC [flags]"), args, stderr)
+	l, code, ok := loadSpec(newFlagSet("validate", "SPEC [flags]"), args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -227,7 +265,8 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("render", "SPEC [-o DIR] [--node NAME] [flags]")
 	out := fs.StringP("output", "o", "", "write DIR/<node>/{user-data,meta-data,network-config} instead of printing")
 	nodes := fs.StringArray("node", nil, "render only this node (repeatable)")
-	l, code, ok := loadSpec(fs, args, stderr)
+	force := fs.Bool("force", false, "with -o: write into an existing folder that etcdimg did not create")
+	l, code, ok := loadSpec(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -253,7 +292,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 				sel = append(sel, nf)
 			}
 		}
-		if err := pipeline.WriteAllNodeFiles(*out, sel); err != nil {
+		if err := pipeline.WriteRendered(*out, sel, *force); err != nil {
 			fmt.Fprintf(stderr, "etcdimg render: %v\n", err)
 			return exitSpec
 		}
@@ -286,23 +325,27 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	quiet := fs.BoolP("quiet", "q", false, "print nothing but warnings and errors")
 	var jf jsonnetFlags
 	jf.register(fs)
-	specPath, code, ok := parse(fs, args, stderr)
+	specPath, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
 	if o.OutDir == "" {
-		fmt.Fprintln(stderr, "etcdimg build: -o DIR is required")
-		fs.Usage()
-		return exitUsage
+		return usageError(fs, stderr, "-o DIR is required")
+	}
+	if err := pipeline.CheckFormat(o.Format); err != nil {
+		return usageError(fs, stderr, "--format: %v", err)
 	}
 	var err error
 	if o.Jsonnet, err = jf.options(); err != nil {
-		fmt.Fprintf(stderr, "etcdimg build: %v\n", err)
-		return exitUsage
+		return usageError(fs, stderr, "%v", err)
 	}
-	if o.Epoch, err = sourceDateEpoch(); err != nil {
-		fmt.Fprintf(stderr, "etcdimg build: %v\n", err)
-		return exitUsage
+	if o.Epoch, err = sourceDateEpoch(); err == nil && !o.NoISO {
+		err = pipeline.CheckEpoch(o.Epoch, o.Format)
+	}
+	if err != nil {
+		// An environment setting, but the operator's input like a flag:
+		// a usage error, before any work.
+		return usageError(fs, stderr, "SOURCE_DATE_EPOCH: %v", err)
 	}
 	o.Spec = specPath
 	var prog *progress
@@ -347,7 +390,7 @@ func cmdAttach(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.OSInfo, "osinfo", "", "virt-install --osinfo (default debian12, or debian11 where the host does not know debian12)")
 	fs.StringVar(&o.VBoxHostOnly, "vbox-hostonly", attach.DefaultVBoxHostOnly, "VirtualBox host-only network")
 	fs.StringVar(&o.VBoxNATNetwork, "vbox-natnetwork", "", "VirtualBox NAT network instead of host-only (plain NAT gives every VM 10.0.2.15)")
-	dir, code, ok := parse(fs, args, stderr)
+	dir, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -377,7 +420,7 @@ func sourceDateEpoch() (time.Time, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a count of seconds since 1970", s)
+		return time.Time{}, fmt.Errorf("%q is not a count of seconds since 1970", s)
 	}
 	return time.Unix(n, 0).UTC(), nil
 }
