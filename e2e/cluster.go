@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,39 +22,27 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etcdimg/etcdimg/outdir"
 )
 
 // ---------------------------------------------------------------------------
 // inputs: cluster.json written by `etcdimg build`
 
-// ClusterInfo is DIR/cluster.json.
+// ClusterInfo is DIR/cluster.json as outdir.Read (the one reader of the
+// output contract) returns it, with what the harness layers on top: every
+// node has a MAC for QEMU (from cluster.json, else its network-config, else
+// a made-up one, with a warning) and a seed name.
 type ClusterInfo struct {
-	Name    string     `json:"name"`
-	TLS     bool       `json:"tls"`
-	Nodes   []NodeInfo `json:"nodes"`
-	Etcdctl *struct {
-		CACert string `json:"cacert"`
-		Cert   string `json:"cert"`
-		Key    string `json:"key"`
-	} `json:"etcdctl"`
-	// Optional: expected etcd uid/gid (default 1501).
-	UID *int `json:"uid,omitempty"`
-	GID *int `json:"gid,omitempty"`
-
-	dir      string   // where cluster.json lives; relative paths resolve here
-	Warnings []string `json:"-"`
+	*outdir.Cluster
+	// Nodes shadows Cluster.Nodes with the harness's fallbacks applied.
+	Nodes    []NodeInfo
+	Warnings []string
 }
 
 // NodeInfo is one node of cluster.json.
 type NodeInfo struct {
-	Name       string   `json:"name"`
-	FQDN       string   `json:"fqdn"`
-	IP         string   `json:"ip"`
-	MAC        string   `json:"mac"`
-	ClientURLs []string `json:"clientURLs"`
-	PeerURLs   []string `json:"peerURLs"`
-	ISO        string   `json:"iso"`
-	VFAT       string   `json:"vfat"` // instead of iso with --format vfat
+	outdir.Node
 }
 
 // Seed is the node's seed image and its format: the FAT image when
@@ -70,84 +57,52 @@ func (n NodeInfo) Seed() (path, format string) {
 // Addr is the node's IP without a prefix length.
 func (n NodeInfo) Addr() string { return strings.SplitN(n.IP, "/", 2)[0] }
 
-// Endpoint is the client URL etcdctl uses from the host: the one on the
-// node's IP (loopback URLs are useless from outside).
-func (n NodeInfo) Endpoint() string {
-	for _, u := range n.ClientURLs {
-		if pu, err := url.Parse(u); err == nil && pu.Hostname() == n.Addr() {
-			return u
-		}
-	}
-	for _, u := range n.ClientURLs {
-		if pu, err := url.Parse(u); err == nil {
-			if ip := net.ParseIP(pu.Hostname()); ip != nil && ip.IsLoopback() || pu.Hostname() == "localhost" {
-				continue
-			}
-			return u
-		}
-	}
-	return ""
-}
-
 func (c *ClusterInfo) path(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(c.dir, p)
+	return filepath.Join(c.Dir(), p)
 }
 
+// uid and gid are the etcd user's ids cluster.json records (1501 if it
+// has none).
 func (c *ClusterInfo) uid() int {
-	if c.UID != nil {
-		return *c.UID
+	if c.UID != 0 {
+		return c.UID
 	}
 	return 1501
 }
 
 func (c *ClusterInfo) gid() int {
-	if c.GID != nil {
-		return *c.GID
+	if c.GID != 0 {
+		return c.GID
 	}
 	return 1501
 }
 
-// LoadClusterInfo reads and sanity-checks DIR/cluster.json.
+// LoadClusterInfo reads DIR/cluster.json through outdir.Read, which checks
+// the schema version, names, IPs, endpoints and the etcdctl paths.
 func LoadClusterInfo(dir string) (*ClusterInfo, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "cluster.json"))
+	oc, err := outdir.Read(dir)
 	if err != nil {
 		return nil, err
 	}
-	var c ClusterInfo
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("cluster.json: %w", err)
-	}
-	c.dir = dir
-	if len(c.Nodes) == 0 {
-		return nil, fmt.Errorf("cluster.json: no nodes")
-	}
-	for i, n := range c.Nodes {
-		switch {
-		case n.Name == "":
-			return nil, fmt.Errorf("cluster.json: node %d has no name", i)
-		case net.ParseIP(n.Addr()) == nil:
-			return nil, fmt.Errorf("cluster.json: node %s: bad ip %q", n.Name, n.IP)
-		case n.Endpoint() == "":
-			return nil, fmt.Errorf("cluster.json: node %s: no usable client URL in %v", n.Name, n.ClientURLs)
-		}
+	c := &ClusterInfo{Cluster: oc}
+	for i, on := range oc.Nodes {
+		n := NodeInfo{on}
 		if n.ISO == "" && n.VFAT == "" {
-			c.Nodes[i].ISO = n.Name + ".iso"
+			n.ISO = n.Name + ".iso"
 		}
 		if n.MAC == "" {
-			c.Nodes[i].MAC = macFromNetworkConfig(filepath.Join(dir, n.Name, "network-config"))
+			n.MAC = macFromNetworkConfig(filepath.Join(dir, n.Name, "network-config"))
 		}
-		if c.Nodes[i].MAC == "" {
-			c.Nodes[i].MAC = fmt.Sprintf("52:54:00:e2:%02x:%02x", (i+1)>>8, (i+1)&0xff)
-			c.Warnings = append(c.Warnings, fmt.Sprintf("node %s: no mac in cluster.json nor its network-config; QEMU gets %s", n.Name, c.Nodes[i].MAC))
+		if n.MAC == "" {
+			n.MAC = fmt.Sprintf("52:54:00:e2:%02x:%02x", (i+1)>>8, (i+1)&0xff)
+			c.Warnings = append(c.Warnings, fmt.Sprintf("node %s: no mac in cluster.json nor its network-config; QEMU gets %s", n.Name, n.MAC))
 		}
+		c.Nodes = append(c.Nodes, n)
 	}
-	if c.TLS && (c.Etcdctl == nil || c.Etcdctl.CACert == "" || c.Etcdctl.Cert == "" || c.Etcdctl.Key == "") {
-		return nil, fmt.Errorf("cluster.json: tls is true but etcdctl cacert/cert/key are missing")
-	}
-	return &c, nil
+	return c, nil
 }
 
 // macFromNetworkConfig finds the first "macaddress:" of a network-config.
