@@ -23,6 +23,7 @@ import (
 	"github.com/etcdimg/etcdimg/internal/isoread"
 	"github.com/etcdimg/etcdimg/jsonnet"
 	"github.com/etcdimg/etcdimg/pipeline"
+	"github.com/etcdimg/etcdimg/pki"
 )
 
 // tree records every path below root (links not followed) with its type,
@@ -507,4 +508,33 @@ func sha256File(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", sha256.Sum256(b))
+}
+
+// TestBuildWaitsForPKILock (issue 11.2): a build whose PKI folder another
+// run holds says it waits and, past the timeout, fails clearly naming the
+// folder, having written nothing.
+func TestBuildWaitsForPKILock(t *testing.T) {
+	root := t.TempDir()
+	o := opts(t, writeSpec(t, `{}`), filepath.Join(root, "out"))
+	held, err := pki.Lock(o.PKIDir, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock()
+	var waited []string
+	o.OnWait = func(folder string) { waited = append(waited, folder) }
+	o.LockTimeout = 300 * time.Millisecond
+	// The release's layout stamp is a cache, outside what is compared.
+	o.CacheDir = t.TempDir()
+	before := tree(t, root)
+	res := build(t, o)
+	wantRefusal(t, res, o.PKIDir, "in use by another etcdimg run")
+	if len(waited) != 1 || waited[0] != o.PKIDir {
+		t.Errorf("OnWait calls %v", waited)
+	}
+	sameTree(t, "locked", before, tree(t, root))
+	// Released, the same build goes through.
+	held.Unlock()
+	o.OnWait = nil
+	mustBuild(t, o)
 }

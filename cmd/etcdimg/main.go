@@ -348,6 +348,9 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(fs, stderr, "SOURCE_DATE_EPOCH: %v", err)
 	}
 	o.Spec = specPath
+	o.OnWait = func(folder string) {
+		fmt.Fprintf(stderr, "etcdimg build: waiting for %s: another etcdimg run is using it\n", folder)
+	}
 	var prog *progress
 	if !*quiet {
 		prog = newProgress(stdout, isTerminal(stdout), 0)
