@@ -40,8 +40,9 @@ type Saved struct {
 // and fsyncs the folder. On any failure, including a cancelled ctx or a
 // member that dies mid-stream, the temporary file is removed and path is
 // left as it was: a file under the final name is always a complete,
-// verified snapshot. path is replaced if it exists (renamed over, so even
-// a symlink there is replaced, never written through).
+// verified snapshot. path is replaced if it exists; a symlink there, or a
+// folder of path that is one, is refused (see durable), never written
+// through.
 func Save(ctx context.Context, c *etcdclient.Client, path string, o SaveOptions) (saved Saved, err error) {
 	start := time.Now()
 	ep := o.Endpoint
@@ -61,16 +62,15 @@ func Save(ctx context.Context, c *etcdclient.Client, path string, o SaveOptions)
 		return saved, fmt.Errorf("%s is a folder; name the snapshot file", path)
 	}
 
-	// CreateTemp makes the file 0600 with O_EXCL: nobody else can have
-	// opened it, and nothing is written through a symlink.
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".part-*")
+	// durable.Create: a 0600 temporary file beside path (O_EXCL, never
+	// through a link), renamed over path only by Commit.
+	tmp, err := durable.Create(path, 0o600)
 	if err != nil {
 		return saved, err
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			tmp.Abort()
 		}
 	}()
 
@@ -102,27 +102,20 @@ func Save(ctx context.Context, c *etcdclient.Client, path string, o SaveOptions)
 	if !hasDigest(w.n) {
 		return saved, fmt.Errorf("snapshot from %s: %w: the stream ended after %d bytes without etcd's sha256", ep, ErrIntegrity, w.n)
 	}
-	if err = tmp.Sync(); err != nil {
-		return saved, err
-	}
-	if err = tmp.Close(); err != nil {
-		return saved, err
-	}
-	info, err := Verify(tmp.Name())
+	// Verified under its temporary name, so only a good snapshot is ever
+	// renamed into place.
+	info, err := Verify(tmp.File().Name())
 	if err != nil {
 		return saved, fmt.Errorf("snapshot from %s: %w", ep, err)
 	}
-	if err = os.Chmod(tmp.Name(), 0o600); err != nil {
-		return saved, err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	// Commit: fsync, rename over path, fsync the folder.
+	if err = tmp.Commit(); err != nil {
 		return saved, err
 	}
 	info.Path = path
 	saved.Info = info
 	saved.Duration = time.Since(start)
-	// The rename lasts only once the folder is on disk too.
-	return saved, durable.SyncAll([]string{dir})
+	return saved, nil
 }
 
 type counter struct {

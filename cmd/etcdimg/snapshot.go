@@ -37,17 +37,15 @@ func cmdSnapshotSave(ctx context.Context, args []string, stdout, stderr io.Write
 	endpoint := fs.String("endpoint", "", "take the snapshot from this client URL (default: see --node)")
 	var cf clientFlags
 	cf.register(fs)
-	dir, code, ok := parse(fs, args, stderr)
+	dir, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
 	switch {
 	case *out == "":
-		fmt.Fprintln(stderr, "etcdimg snapshot save: no output file; pass -o FILE")
-		return exitUsage
+		return usageError(fs, stderr, "no output file; pass -o FILE")
 	case *node != "" && *endpoint != "":
-		fmt.Fprintln(stderr, "etcdimg snapshot save: --node and --endpoint name the same thing; pass one")
-		return exitUsage
+		return usageError(fs, stderr, "--node and --endpoint name the same thing; pass one")
 	}
 	c, ok := cf.open("snapshot save", dir, stderr)
 	if !ok {
@@ -95,7 +93,7 @@ func cmdSnapshotSave(ctx context.Context, args []string, stdout, stderr io.Write
 
 func cmdSnapshotVerify(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("snapshot verify", "FILE")
-	file, code, ok := parse(fs, args, stderr)
+	file, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}

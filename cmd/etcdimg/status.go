@@ -42,13 +42,12 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	output := fs.StringP("output", "o", "table", "output format: table or json")
 	var cf clientFlags
 	cf.register(fs)
-	dir, code, ok := parse(fs, args, stderr)
+	dir, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
 	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "etcdimg status: -o %s: want table or json\n", *output)
-		return exitUsage
+		return usageError(fs, stderr, "-o %s: want table or json", *output)
 	}
 	c, ok := cf.open("status", dir, stderr)
 	if !ok {

@@ -183,8 +183,10 @@ func Create(path string, mode os.FileMode) (*Pending, error) {
 		return nil, err
 	}
 	// Lock the temporary file while it is being written, so RemoveStale in
-	// another run leaves it alone; a killed run's lock dies with it.
-	_ = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	// another run (which needs LOCK_EX) leaves it alone; a killed run's lock
+	// dies with it. Shared, so a reader that checks the file before Commit
+	// (bbolt, read-only, takes LOCK_SH) is not blocked.
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
 	return &Pending{f: f, d: d, path: path, tmp: tmp, mode: mode}, nil
 }
 
