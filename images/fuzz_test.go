@@ -254,4 +254,3 @@ func writePlain(path string, opts Options, write func(*os.File) error) error {
 	}
 	return out.Close()
 }
-
