@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 	"text/template"
 
 	"github.com/etcdimg/etcdimg/internal/durable"
@@ -331,6 +332,13 @@ func Write(dir string, nodes []Node, o Options) ([]string, error) {
 			paths = append(paths, filepath.Join(dir, n.Name+s.suffix))
 		}
 	}
+	// Under the folder's lock: a build writing into it at the same time
+	// removes stale temporary files, and must not take these for such.
+	unlock, err := durable.Lock(real, 10*time.Minute, nil)
+	if err != nil {
+		return nil, fmt.Errorf("attach: %w", err)
+	}
+	defer unlock()
 	// One batch: every script is written, or none is.
 	if err := durable.WriteBatch(files); err != nil {
 		return nil, fmt.Errorf("attach: %w", err)

@@ -64,7 +64,13 @@ func Save(ctx context.Context, c *etcdclient.Client, path string, o SaveOptions)
 
 	// durable.Create: a 0600 temporary file beside path (O_EXCL, never
 	// through a link), renamed over path only by Commit.
-	tmp, err := durable.Create(path, 0o600)
+	// The folder is the operator's choice and may be reached through a
+	// link; durable writes only into a real folder, so resolve it.
+	dest := path
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dest = filepath.Join(real, filepath.Base(path))
+	}
+	tmp, err := durable.Create(dest, 0o600)
 	if err != nil {
 		return saved, err
 	}
