@@ -29,8 +29,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 	"text/template"
+	"time"
 
 	"github.com/etcdimg/etcdimg/internal/durable"
 	"github.com/etcdimg/etcdimg/outdir"
