@@ -27,22 +27,3 @@ func TestCheckDirTempOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// TestReadNoISOWithTLS: build --no-iso with TLS on makes no PKI, so its
-// cluster.json has tls but no etcdctl; Read accepts it. With a PKI folder
-// the etcdctl paths are required.
-func TestReadNoISOWithTLS(t *testing.T) {
-	dir := t.TempDir()
-	c := &Cluster{Name: "c", TLS: true, Nodes: []Node{{Name: "a", IP: "10.0.0.2", ClientURLs: []string{"https://10.0.0.2:2379"}}}}
-	if err := Write(dir, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Read(dir); err != nil {
-		t.Fatal(err)
-	}
-	c.PKIDir = "/pki"
-	Write(dir, c)
-	if _, err := Read(dir); err == nil || !strings.Contains(err.Error(), "etcdctl") {
-		t.Fatalf("pkiDir without etcdctl: %v", err)
-	}
-}
