@@ -133,6 +133,13 @@ else
 	echo "etcdimg: kubelet is not installed; etcd starts when kubelet runs with staticPodPath $(dirname "$manifest")" >&2
 fi
 step manifest
+{{- else if .Join}}
+# A {{.Kind}} seed: etcdimg-join adds this node to the running cluster and
+# starts etcd; it may wait for the cluster far longer than cloud-init should.
+systemctl daemon-reload
+systemctl enable etcdimg-join.service
+systemctl start --no-block etcdimg-join.service
+step start-join
 {{- else}}
 systemctl daemon-reload
 systemctl enable --now --no-block etcd.service
@@ -177,10 +184,14 @@ func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (stri
 		Container      *model.ContainerRuntime // nil unless that runtime
 		StaticPod      *model.StaticPodRuntime // nil unless that runtime
 		StagedManifest string
+		Join           bool
+		Kind           string
 	}{
 		Cluster: c, Node: n, Release: rel, SeedDir: SeedDir, PKIFiles: vmPKIFiles(),
 		Binaries: "etcd etcdctl etcdutl", StagedManifest: StagedManifestPath,
 	}
+	data.Kind, _ = c.SeedKind(n)
+	data.Join = data.Kind != model.SeedBootstrap
 	switch rt := c.Etcd.Runtime.(type) {
 	case *model.SystemdRuntime:
 	case *model.ContainerRuntime:

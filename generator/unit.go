@@ -27,6 +27,12 @@ Wants=network-online.target
 Type=notify
 User={{arg .Cluster.Etcd.User.Name}}
 Group={{arg .Cluster.Etcd.User.Group}}
+{{- if .EnvFile}}
+# A joining member's --initial-cluster (the members it joins): written by
+# etcdimg-join before etcd's first start, removed once it is a voting member.
+# Without it etcd refuses to start rather than bootstrap a cluster of its own.
+EnvironmentFile=-{{arg .EnvFile}}
+{{- end}}
 ExecStart=/usr/local/bin/etcd{{range .Args}} \
   {{arg .}}{{end}}
 Restart=always
@@ -64,14 +70,21 @@ WantedBy=multi-user.target
 
 // Unit renders n's etcd.service.
 func Unit(c *model.Cluster, n model.Node) (string, error) {
+	if !c.IsBootstrap(n) {
+		return unit(c, n, JoinArgs(c, n), JoinEnvPath)
+	}
+	return unit(c, n, EtcdArgs(c, n), "")
+}
+
+func unit(c *model.Cluster, n model.Node, args []string, envFile string) (string, error) {
 	// Every argument is one line: the model refuses newlines in every value.
-	args := EtcdArgs(c, n)
 	var b bytes.Buffer
 	err := unitTemplate.Execute(&b, struct {
 		Cluster *model.Cluster
 		Node    model.Node
 		Args    []string
-	}{c, n, args})
+		EnvFile string
+	}{c, n, args, envFile})
 	return b.String(), err
 }
 

@@ -56,9 +56,16 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 		return nil, err
 	}
 	files := []writeFile{
-		{Path: "/etc/hosts", Owner: "root:root", Permissions: "0644", Content: hosts(c)},
+		{Path: "/etc/hosts", Owner: "root:root", Permissions: "0644", Content: hostsFor(c, n)},
 		runtimeFile,
 		{Path: FirstBootPath, Owner: "root:root", Permissions: "0755", Content: script},
+	}
+	if !c.IsBootstrap(n) {
+		jf, err := joinFiles(c, n)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, jf...)
 	}
 	if c.TLS.Enabled {
 		files = append(files, writeFile{

@@ -22,6 +22,9 @@ type Cluster struct {
 	Etcd    Etcd
 	TLS     TLS
 	Nodes   []Node
+	// Membership is the recorded state of a running cluster (which members
+	// bootstrapped it, which joined later); nil on a first build.
+	Membership *Membership
 }
 
 type Network struct {
@@ -138,8 +141,12 @@ func (c *Cluster) ListenClientURLs(n Node) []string {
 	return urls
 }
 
-// InitialCluster is etcd's --initial-cluster, identical on every node.
+// InitialCluster is etcd's --initial-cluster, identical on every bootstrap
+// node: the recorded bootstrap set once there is one, else every node.
 func (c *Cluster) InitialCluster() string {
+	if ic, ok := c.bootstrapInitialCluster(); ok {
+		return ic
+	}
 	parts := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
 		parts[i] = n.Name + "=" + c.PeerURL(n)
@@ -160,6 +167,7 @@ func (c *Cluster) Node(name string) (Node, bool) {
 // InstanceID is the node's cloud-init instance-id. It depends only on the
 // cluster and node names: a new id would make cloud-init redo first boot
 // on an existing VM, so it must survive every other change to the spec.
+// Only a replacement changes it (a "-rN" suffix), on purpose.
 func (c *Cluster) InstanceID(n Node) string {
-	return "etcdimg-" + c.Name + "-" + n.Name
+	return "etcdimg-" + c.Name + "-" + n.Name + c.instanceIDSuffix(n)
 }

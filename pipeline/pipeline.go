@@ -29,6 +29,7 @@ import (
 	"github.com/etcdimg/etcdimg/internal/durable"
 	"github.com/etcdimg/etcdimg/internal/inputfile"
 	"github.com/etcdimg/etcdimg/jsonnet"
+	"github.com/etcdimg/etcdimg/membership"
 	"github.com/etcdimg/etcdimg/model"
 	"github.com/etcdimg/etcdimg/outdir"
 	"github.com/etcdimg/etcdimg/pki"
@@ -100,6 +101,10 @@ type Options struct {
 	OutDir  string
 	// Nodes limits the build to these node names; empty means all.
 	Nodes []string
+	// Replace gives each node of Nodes a replacement seed: a new
+	// instance-id, and a first boot that removes the dead member of that
+	// name and joins anew with an empty data dir.
+	Replace bool
 	// Force allows writing into an existing folder etcdimg did not create.
 	Force bool
 	// Release overrides the spec's etcd.release path/url with a local
@@ -222,6 +227,17 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		res.Report.Errorf("", "%v", err)
 		return res, nil
 	}
+	// Which seed each node gets (bootstrap, join, replace) comes from the
+	// recorded membership beside the PKI; read and checked here, written
+	// below once the PKI is locked.
+	pkiDir := o.PKIDir
+	if pkiDir == "" {
+		pkiDir = filepath.Join(filepath.Dir(filepath.Clean(o.OutDir)), c.Name+"-pki")
+	}
+	state, ok := nextMembership(c, nodes, pkiDir, o, &res.Report)
+	if !ok {
+		return res, nil
+	}
 	// Last of the checks, as the slowest (it hashes the tarball, or
 	// downloads it into the cache).
 	rel := release.Release{}
@@ -277,6 +293,13 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer unlockOut()
+	// The membership is recorded before any seed that relies on it exists.
+	// A --no-iso build only shows what a build would write.
+	if !o.NoISO {
+		if err := membership.Write(membership.Path(pkiDir, outDir, c.TLS.Enabled), state); err != nil {
+			return nil, err
+		}
+	}
 	if err := outdir.WriteMarker(outDir); err != nil {
 		return nil, err
 	}
@@ -458,6 +481,46 @@ func pkiWarning(dir string, ev pki.Event) string {
 		f = filepath.Join(dir, filepath.FromSlash(f))
 	}
 	return f + ": " + ev.Detail
+}
+
+// nextMembership reads the recorded membership (beside the PKI, or in the
+// output folder without TLS), works out this build's and sets it on c, so
+// every node gets its bootstrap, join or replace seed. Nothing is written.
+func nextMembership(c *model.Cluster, nodes []model.Node, pkiDir string, o Options, r *report.Report) (*membership.File, bool) {
+	var replace []string
+	if o.Replace {
+		if len(o.Nodes) == 0 {
+			r.Errorf("", "--replace needs --node NAME: the member(s) to replace")
+			return nil, false
+		}
+		replace = o.Nodes
+	}
+	path := membership.Path(pkiDir, o.OutDir, c.TLS.Enabled)
+	prev, err := membership.Read(path)
+	if err != nil {
+		r.Errorf("", "membership: %v", err)
+		return nil, false
+	}
+	next, err := membership.Next(prev, c, replace)
+	if err != nil {
+		r.Errorf("nodes", "%v", err)
+		return nil, false
+	}
+	if c.Membership, err = next.Model(); err != nil {
+		r.Errorf("", "%s: %v", path, err)
+		return nil, false
+	}
+	for i, n := range c.Nodes {
+		if !slices.ContainsFunc(nodes, func(m model.Node) bool { return m.Name == n.Name }) || c.IsBootstrap(n) {
+			continue
+		}
+		if _, ok := c.Etcd.Runtime.(*model.SystemdRuntime); !ok {
+			kind, _ := c.SeedKind(n)
+			r.Errorf(fmt.Sprintf("nodes[%d]", i), "%s gets a %s seed (the cluster is running, see %s), and join and replace seeds support etcd.runtime %q only, not %q",
+				n.Name, kind, path, (&model.SystemdRuntime{}).Name(), c.Etcd.Runtime.Name())
+		}
+	}
+	return next, !r.IsFatal()
 }
 
 func selectNodes(c *model.Cluster, names []string, r *report.Report) ([]model.Node, bool) {

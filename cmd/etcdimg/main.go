@@ -317,6 +317,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var o pipeline.Options
 	fs.StringVarP(&o.OutDir, "output", "o", "", "output folder (required); created if missing")
 	fs.StringArrayVar(&o.Nodes, "node", nil, "build only this node (repeatable)")
+	fs.BoolVar(&o.Replace, "replace", false, "give the --node(s) a replacement seed: on first boot it removes the dead member of that name and joins anew")
 	fs.StringVar(&o.Release, "etcd-release", "", "use this local etcd release tarball instead of the spec's path/url (its sha256 must match the spec)")
 	fs.StringVar(&o.PKIDir, "pki-dir", "", "PKI folder (default: <cluster>-pki beside the output folder)")
 	fs.BoolVar(&o.Force, "force", false, "write into an existing folder that etcdimg did not create")

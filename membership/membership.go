@@ -1,0 +1,186 @@
+// Package membership is what etcdimg remembers about a running cluster
+// between builds: which members bootstrapped it, which joined later, and how
+// often each was replaced. It lives in membership.json beside the PKI (the
+// cluster's persistent state; in the output folder when TLS is off), is
+// written by the first build and updated by every build that changes it.
+//
+// From it a build decides, per node, the kind of seed (model.SeedBootstrap,
+// SeedJoin, SeedReplace): a node added to the spec later joins the running
+// cluster; the bootstrap members' seeds keep their --initial-cluster and
+// /etc/hosts, so adding a node leaves them byte-identical.
+package membership
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/etcdimg/etcdimg/internal/durable"
+	"github.com/etcdimg/etcdimg/model"
+)
+
+// FileName is the state file's name in its folder.
+const FileName = "membership.json"
+
+// SchemaVersion is the only version Read accepts.
+const SchemaVersion = 1
+
+// File is membership.json.
+type File struct {
+	SchemaVersion int     `json:"schemaVersion"`
+	Cluster       string  `json:"cluster"`
+	Members       []Entry `json:"members"`
+}
+
+// Entry is one member as recorded.
+type Entry struct {
+	Name    string `json:"name"`
+	FQDN    string `json:"fqdn"`
+	IP      string `json:"ip"`
+	PeerURL string `json:"peerURL"`
+	// Seed is the kind of seed the node gets: bootstrap, join or replace.
+	Seed      string `json:"seed"`
+	Bootstrap bool   `json:"bootstrap"`
+	// Generation counts replacements and re-additions; it is part of the
+	// node's cloud-init instance-id from 1 on.
+	Generation int `json:"generation"`
+	// Removed marks a member that left the spec: a bootstrap member stays in
+	// every bootstrap seed's --initial-cluster; coming back it joins anew.
+	Removed bool `json:"removed,omitempty"`
+}
+
+// Path is where a cluster's state lives: in the PKI folder with TLS, else
+// in the output folder.
+func Path(pkiDir, outDir string, tls bool) string {
+	if tls {
+		return filepath.Join(pkiDir, FileName)
+	}
+	return filepath.Join(outDir, FileName)
+}
+
+// Read reads the state at path; (nil, nil) when there is none yet.
+func Read(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f File
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if f.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("%s: schemaVersion %d, this etcdimg reads %d", path, f.SchemaVersion, SchemaVersion)
+	}
+	return &f, nil
+}
+
+// Write writes f to path durably.
+func Write(path string, f *File) error {
+	f.SchemaVersion = SchemaVersion
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return durable.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Next is the state after a build of c: prev (nil before the first build)
+// with nodes new to the spec added as joiners, nodes gone from the spec
+// marked removed, and the nodes in replace given a replacement seed with a
+// new generation. The error names what is wrong with replace.
+func Next(prev *File, c *model.Cluster, replace []string) (*File, error) {
+	if prev == nil {
+		if len(replace) > 0 {
+			return nil, fmt.Errorf("--replace: no member of cluster %q is recorded yet (no %s): the first build bootstraps every node", c.Name, FileName)
+		}
+		f := &File{Cluster: c.Name}
+		for _, n := range c.Nodes {
+			e := entry(c, n)
+			e.Seed, e.Bootstrap = model.SeedBootstrap, true
+			f.Members = append(f.Members, e)
+		}
+		return f, nil
+	}
+	if prev.Cluster != c.Name {
+		return nil, fmt.Errorf("the recorded membership is of cluster %q, the spec's is %q", prev.Cluster, c.Name)
+	}
+	f := &File{Cluster: prev.Cluster, Members: slices.Clone(prev.Members)}
+	for i := range f.Members {
+		e := &f.Members[i]
+		n, ok := c.Node(e.Name)
+		switch {
+		case !ok:
+			e.Removed = true
+		case e.Removed:
+			// Back after a removal: the cluster no longer knows it, so it
+			// joins like a new node, on a new instance-id.
+			e.Removed, e.Seed = false, model.SeedJoin
+			e.Generation++
+			if !e.Bootstrap {
+				refresh(c, n, e)
+			}
+		case !e.Bootstrap:
+			refresh(c, n, e)
+		}
+	}
+	for _, n := range c.Nodes {
+		if !slices.ContainsFunc(f.Members, func(e Entry) bool { return e.Name == n.Name }) {
+			e := entry(c, n)
+			e.Seed = model.SeedJoin
+			f.Members = append(f.Members, e)
+		}
+	}
+	for _, name := range replace {
+		i := slices.IndexFunc(prev.Members, func(e Entry) bool { return e.Name == name && !e.Removed })
+		if i < 0 {
+			return nil, fmt.Errorf("--replace %s: %s is not a member yet; build it without --replace and it gets a join seed", name, name)
+		}
+		j := slices.IndexFunc(f.Members, func(e Entry) bool { return e.Name == name })
+		f.Members[j].Seed = model.SeedReplace
+		f.Members[j].Generation++
+	}
+	return f, nil
+}
+
+func entry(c *model.Cluster, n model.Node) Entry {
+	var e Entry
+	refresh(c, n, &e)
+	e.Name = n.Name
+	return e
+}
+
+// refresh copies the spec's address into a joiner's entry; bootstrap
+// entries keep the first build's, which bootstrap seeds are made of.
+func refresh(c *model.Cluster, n model.Node, e *Entry) {
+	e.FQDN, e.IP, e.PeerURL = n.FQDN, n.IP.String(), c.PeerURL(n)
+}
+
+// Model is the model's view of the state.
+func (f *File) Model() (*model.Membership, error) {
+	m := &model.Membership{}
+	for _, e := range f.Members {
+		ip, err := netip.ParseAddr(e.IP)
+		if err != nil {
+			return nil, fmt.Errorf("%s: member %s: ip: %v", FileName, e.Name, err)
+		}
+		switch e.Seed {
+		case model.SeedBootstrap, model.SeedJoin, model.SeedReplace:
+		default:
+			return nil, fmt.Errorf("%s: member %s: unknown seed %q", FileName, e.Name, e.Seed)
+		}
+		m.Members = append(m.Members, model.Member{Name: e.Name, FQDN: e.FQDN, IP: ip, PeerURL: e.PeerURL,
+			Kind: e.Seed, Bootstrap: e.Bootstrap, Generation: e.Generation})
+	}
+	return m, nil
+}
