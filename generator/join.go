@@ -194,12 +194,17 @@ if [ -d "$DATA_DIR/member" ] && [ ! -e "$ENV_FILE" ]; then
 fi
 
 if [ ! -d "$DATA_DIR/member" ]; then
-	list=$(members)
-	step cluster-reachable
-	self=$(find_self "$list")
 {{- if eq .Kind "replace"}}
 	# A replacement: the member of this name is the dead one, unless it is
 	# our own learner from an earlier try (unstarted, learner, our peer URL).
+	# The list is read serializable: it answers without quorum, so a cluster
+	# that lost quorum gets a refusal that says so rather than a wait.
+	while ! slist=$(ctl member list -w simple --consistency=s 2>&1); do
+		backoff "cluster unreachable at $ENDPOINTS: $(echo "$slist" | tail -n 1)"
+	done
+	delay=2
+	step cluster-reachable
+	self=$(find_self "$slist")
 	if [ -n "$self" ]; then
 		# shellcheck disable=SC2086 # split into ID status name learner
 		set -- $self
@@ -207,7 +212,7 @@ if [ ! -d "$DATA_DIR/member" ]; then
 			: # our learner: reused below
 		else
 			id=$1
-			urls=$(printf '%s\n' "$list" | awk -F', ' -v id="$id" '$1 == id { print $5 }')
+			urls=$(printf '%s\n' "$slist" | awk -F', ' -v id="$id" '$1 == id { print $5 }')
 			if healthy "$urls"; then
 				refuse "member $NAME ($id) is healthy at $urls: a replacement only removes a dead member; not starting etcd"
 			fi
@@ -215,7 +220,7 @@ if [ ! -d "$DATA_DIR/member" ]; then
 			# must be a majority of the voting members left.
 			voters=0
 			ok=0
-			for m in $(printf '%s\n' "$list" | awk -F', ' -v id="$id" 'NF >= 6 && $6 == "false" && $1 != id { print $1 "|" $5 }'); do
+			for m in $(printf '%s\n' "$slist" | awk -F', ' -v id="$id" 'NF >= 6 && $6 == "false" && $1 != id { print $1 "|" $5 }'); do
 				voters=$((voters + 1))
 				if healthy "${m#*|}"; then ok=$((ok + 1)); fi
 			done
@@ -224,13 +229,16 @@ if [ ! -d "$DATA_DIR/member" ]; then
 				refuse "removing member $NAME ($id) would leave $ok healthy of $voters voting members, less than a quorum of $need; not starting etcd"
 			fi
 			out=$(ctl member remove "$id" 2>&1) || refuse "member remove $id: $out"
-			say "removed dead member $NAME ($id); $ok of $voters voting members healthy"
+			say "removed dead member $NAME ($id); $ok of $voters other voting members healthy"
 			step remove
-			list=$(members)
-			self=$(find_self "$list")
 		fi
 	fi
+	list=$(members)
+{{- else}}
+	list=$(members)
+	step cluster-reachable
 {{- end}}
+	self=$(find_self "$list")
 	while :; do
 		if [ -n "$self" ]; then
 			# shellcheck disable=SC2086
