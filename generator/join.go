@@ -332,23 +332,18 @@ func JoinScript(c *model.Cluster, n model.Node) (string, error) {
 	return fs[0].Content, nil
 }
 
-// hostsFor is n's /etc/hosts. With a recorded membership it lists the
-// members recorded up to n itself (bootstrap members: as the first build
-// saw them), so a node added later changes no running member's seed; a
-// first render lists every node of the spec.
+// hostsFor is n's /etc/hosts: the members recorded for its seed (the
+// spec's nodes when the seed was first made), as recorded, so a node added
+// later changes no existing seed; without a record, every node of the spec.
 func hostsFor(c *model.Cluster, n model.Node) string {
-	if c.Membership == nil {
+	mb, ok := c.Membership.Member(n.Name)
+	if !ok || len(mb.Hosts) == 0 {
 		return hosts(c)
 	}
 	hc := &model.Cluster{}
-	for _, mb := range c.Membership.Members {
-		node := model.Node{Name: mb.Name, FQDN: mb.FQDN, IP: mb.IP}
-		if o, ok := c.Node(mb.Name); ok && !mb.Bootstrap {
-			node = o
-		}
-		hc.Nodes = append(hc.Nodes, node)
-		if mb.Name == n.Name {
-			break
+	for _, name := range mb.Hosts {
+		if h, ok := c.Membership.Member(name); ok {
+			hc.Nodes = append(hc.Nodes, model.Node{Name: h.Name, FQDN: h.FQDN, IP: h.IP})
 		}
 	}
 	return hosts(hc)

@@ -49,6 +49,10 @@ type Entry struct {
 	// Generation counts replacements and re-additions; it is part of the
 	// node's cloud-init instance-id from 1 on.
 	Generation int `json:"generation"`
+	// Hosts are the members the seed's /etc/hosts lists: the nodes of the
+	// spec when this seed was first made (or replaced), so a node added
+	// later changes no existing seed.
+	Hosts []string `json:"hosts"`
 	// Removed marks a member that left the spec: a bootstrap member stays in
 	// every bootstrap seed's --initial-cluster; coming back it joins anew.
 	Removed bool `json:"removed,omitempty"`
@@ -108,6 +112,7 @@ func Next(prev *File, c *model.Cluster, replace []string) (*File, error) {
 		for _, n := range c.Nodes {
 			e := entry(c, n)
 			e.Seed, e.Bootstrap = model.SeedBootstrap, true
+			e.Hosts = specNames(c)
 			f.Members = append(f.Members, e)
 		}
 		return f, nil
@@ -127,6 +132,7 @@ func Next(prev *File, c *model.Cluster, replace []string) (*File, error) {
 			// joins like a new node, on a new instance-id.
 			e.Removed, e.Seed = false, model.SeedJoin
 			e.Generation++
+			e.Hosts = specNames(c)
 			if !e.Bootstrap {
 				refresh(c, n, e)
 			}
@@ -138,6 +144,7 @@ func Next(prev *File, c *model.Cluster, replace []string) (*File, error) {
 		if !slices.ContainsFunc(f.Members, func(e Entry) bool { return e.Name == n.Name }) {
 			e := entry(c, n)
 			e.Seed = model.SeedJoin
+			e.Hosts = specNames(c)
 			f.Members = append(f.Members, e)
 		}
 	}
@@ -149,8 +156,17 @@ func Next(prev *File, c *model.Cluster, replace []string) (*File, error) {
 		j := slices.IndexFunc(f.Members, func(e Entry) bool { return e.Name == name })
 		f.Members[j].Seed = model.SeedReplace
 		f.Members[j].Generation++
+		f.Members[j].Hosts = specNames(c)
 	}
 	return f, nil
+}
+
+func specNames(c *model.Cluster) []string {
+	names := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		names[i] = n.Name
+	}
+	return names
 }
 
 func entry(c *model.Cluster, n model.Node) Entry {
@@ -180,7 +196,7 @@ func (f *File) Model() (*model.Membership, error) {
 			return nil, fmt.Errorf("%s: member %s: unknown seed %q", FileName, e.Name, e.Seed)
 		}
 		m.Members = append(m.Members, model.Member{Name: e.Name, FQDN: e.FQDN, IP: ip, PeerURL: e.PeerURL,
-			Kind: e.Seed, Bootstrap: e.Bootstrap, Generation: e.Generation})
+			Kind: e.Seed, Bootstrap: e.Bootstrap, Generation: e.Generation, Hosts: e.Hosts})
 	}
 	return m, nil
 }

@@ -34,6 +34,8 @@ type Member struct {
 	// Generation counts replacements (and re-additions after a removal):
 	// every one needs a new cloud-init instance-id.
 	Generation int
+	// Hosts names the members n's /etc/hosts lists.
+	Hosts []string
 }
 
 // Membership is what etcdimg remembers about a running cluster between
