@@ -620,6 +620,7 @@ func (s *Scenario) WaitHealthy(timeout time.Duration) {
 
 // Member is one entry of `member list -w json`.
 type Member struct {
+	ID         uint64   `json:"ID"`
 	Name       string   `json:"name"`
 	PeerURLs   []string `json:"peerURLs"`
 	ClientURLs []string `json:"clientURLs"`

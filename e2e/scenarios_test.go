@@ -235,3 +235,152 @@ func (s *Scenario) healthyTimeout(reps map[string]*Report) time.Duration {
 	}
 	return 4 * time.Minute
 }
+
+// TestLifecycle is day 2 on one cluster (Debian 12 only, to keep CI short):
+// three nodes boot and data is written; the spec grows by k8s04, whose VM
+// boots from its join seed and becomes a voting member (the three seeds stay
+// byte-identical); k8s02's VM is destroyed and a fresh VM boots from its
+// replacement seed; k8s04 is removed (etcdctl member remove from the host)
+// and its VM shut down. After every step the key written first reads back
+// through every member and the cluster is healthy. Logged phases: join
+// boot->learner and learner->voting, replace, remove.
+func TestLifecycle(t *testing.T) {
+	ForReleases(t, []string{Bookworm}, testLifecycle)
+}
+
+func testLifecycle(t *testing.T, release string) {
+	s := NewScenario(t, release, "lifecycle")
+	s.Start()
+	s.VerifyFirstBoot(s.WaitReports())
+	if t.Failed() {
+		t.FailNow()
+	}
+	key, val := s.PutEverywhere()
+	k8s01 := s.Node("k8s01")
+	intact := func(step string) {
+		t.Helper()
+		s.WaitHealthy(2 * time.Minute)
+		s.CheckMembers()
+		s.CheckKeyEverywhere(key, val)
+		if t.Failed() {
+			t.Fatalf("after %s: cluster or data not intact", step)
+		}
+	}
+
+	// Grow: the three seeds stay byte-identical, k8s04 joins.
+	before := s.SeedSums()
+	s.Rebuild("lifecycle-grown")
+	after := s.SeedSums()
+	for f, sum := range before {
+		if after[f] != sum {
+			t.Errorf("check seed-unchanged: %s changed when k8s04 was added", f)
+		}
+	}
+	vm4 := s.NewNodeVM("k8s04", "vms-day2")
+	n4 := s.Node("k8s04")
+	start := time.Now()
+	if err := vm4.Start(); err != nil {
+		t.Fatal(err)
+	}
+	learnerAt := make(chan time.Duration, 1)
+	votingAt := make(chan time.Duration, 1)
+	go func() {
+		defer close(votingAt)
+		defer close(learnerAt)
+		if _, err := s.WaitMember(k8s01, s.BootTimeout(), "k8s04 added as learner", func(ms []Member) bool {
+			m := findMember(ms, "k8s04", n4.PeerURLs[0])
+			return m != nil && m.IsLearner
+		}); err != nil {
+			t.Errorf("node k8s04: check learner: %v", err)
+			return
+		}
+		learnerAt <- time.Since(start)
+		if _, err := s.WaitMember(k8s01, s.BootTimeout(), "k8s04 promoted", func(ms []Member) bool {
+			m := findMember(ms, "k8s04", n4.PeerURLs[0])
+			return m != nil && m.Name == "k8s04" && !m.IsLearner
+		}); err != nil {
+			t.Errorf("node k8s04: check promoted: %v", err)
+			return
+		}
+		votingAt <- time.Since(start)
+	}()
+	reps := s.WaitReports(vm4)
+	s.CheckJoinerReport("k8s04", reps["k8s04"])
+	l, lok := <-learnerAt
+	v, vok := <-votingAt
+	if !lok || !vok {
+		t.FailNow()
+	}
+	s.Phase("join boot->learner k8s04", l)
+	s.Phase("join learner->voting k8s04", v-l)
+	t.Logf("node k8s04: join seed steps (console): %s", vm4.ConsoleSteps(1))
+	intact("join")
+
+	// Replace: k8s02's VM dies with its disk; a fresh VM boots from the
+	// replacement seed, removes the dead member and joins anew.
+	s.Rebuild("lifecycle-grown", "--node", "k8s02", "--replace")
+	for f, sum := range after {
+		if changed := s.SeedSums()[f] != sum; changed != strings.HasPrefix(f, "k8s02") {
+			t.Errorf("check seed-unchanged: %s changed=%v by --replace k8s02", f, changed)
+		}
+	}
+	ms, err := s.MemberList(k8s01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := findMember(ms, "k8s02", s.Node("k8s02").PeerURLs[0])
+	if old == nil {
+		t.Fatalf("no member k8s02 before the replacement: %+v", ms)
+	}
+	oldID := old.ID
+	s.VM("k8s02").Kill()
+	vm2 := s.NewNodeVM("k8s02", "vms-replaced")
+	start = time.Now()
+	if err := vm2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	replaced := make(chan error, 1)
+	go func() {
+		_, err := s.WaitMember(k8s01, s.BootTimeout()+2*time.Minute, "k8s02 replaced and voting", func(ms []Member) bool {
+			m := findMember(ms, "k8s02", s.Node("k8s02").PeerURLs[0])
+			return m != nil && m.ID != oldID && m.Name == "k8s02" && !m.IsLearner
+		})
+		replaced <- err
+	}()
+	reps = s.WaitReports(vm2)
+	s.CheckJoinerReport("k8s02", reps["k8s02"])
+	if err := <-replaced; err != nil {
+		t.Fatalf("node k8s02: check replaced: %v", err)
+	}
+	s.Phase("replace boot->voting k8s02", time.Since(start))
+	t.Logf("node k8s02: replacement seed steps (console): %s", vm2.ConsoleSteps(1))
+	intact("replace")
+
+	// Shrink: remove k8s04 from the host, shut its VM down, and build the
+	// spec without it: the remaining seeds do not change.
+	ms, err = s.MemberList(k8s01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m4 := findMember(ms, "k8s04", n4.PeerURLs[0])
+	if m4 == nil {
+		t.Fatalf("no member k8s04: %+v", ms)
+	}
+	start = time.Now()
+	if err := s.RemoveMember(k8s01, m4.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Phase("remove k8s04 (etcdctl)", time.Since(start))
+	if clean, err := vm4.Shutdown(2 * time.Minute); err != nil || !clean {
+		t.Errorf("node k8s04: check shutdown: clean=%v %v", clean, err)
+	}
+	grown := s.SeedSums()
+	s.Rebuild("lifecycle")
+	for f, sum := range s.SeedSums() {
+		if grown[f] != sum {
+			t.Errorf("check seed-unchanged: %s changed when k8s04 left the spec", f)
+		}
+	}
+	intact("remove")
+	s.PutEverywhere()
+}
