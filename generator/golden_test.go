@@ -49,6 +49,7 @@ func renderAll(t *testing.T) map[string][]generator.NodeFiles {
 		}
 		out[name] = files
 	}
+	out["day2"] = renderDay2(t)
 	return out
 }
 

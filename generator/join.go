@@ -194,6 +194,7 @@ if [ -d "$DATA_DIR/member" ] && [ ! -e "$ENV_FILE" ]; then
 fi
 
 if [ ! -d "$DATA_DIR/member" ]; then
+	say "$MODE seed: making $NAME ($PEER_URL) a member through $ENDPOINTS"
 {{- if eq .Kind "replace"}}
 	# A replacement: the member of this name is the dead one, unless it is
 	# our own learner from an earlier try (unstarted, learner, our peer URL).
