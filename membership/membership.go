@@ -133,10 +133,8 @@ func Next(prev *File, c *model.Cluster, replace []string) (*File, error) {
 			e.Removed, e.Seed = false, model.SeedJoin
 			e.Generation++
 			e.Hosts = specNames(c)
-			if !e.Bootstrap {
-				refresh(c, n, e)
-			}
-		case !e.Bootstrap:
+			refresh(c, n, e)
+		default:
 			refresh(c, n, e)
 		}
 	}
@@ -176,8 +174,11 @@ func entry(c *model.Cluster, n model.Node) Entry {
 	return e
 }
 
-// refresh copies the spec's address into a joiner's entry; bootstrap
-// entries keep the first build's, which bootstrap seeds are made of.
+// refresh copies the spec's address into an entry. A member's identity is
+// its name: an address fixed in the spec before the first boot reaches every
+// seed, as it did before there was a record; a node gone from the spec
+// keeps its last address (a removed bootstrap member stays in the bootstrap
+// seeds' --initial-cluster).
 func refresh(c *model.Cluster, n model.Node, e *Entry) {
 	e.FQDN, e.IP, e.PeerURL = n.FQDN, n.IP.String(), c.PeerURL(n)
 }
