@@ -133,8 +133,9 @@ else
 	echo "etcdimg: kubelet is not installed; etcd starts when kubelet runs with staticPodPath $(dirname "$manifest")" >&2
 fi
 step manifest
-{{- else if .Join}}
-# A {{.Kind}} seed: etcdimg-join adds this node to the running cluster and
+{{- else}}
+{{- if $.Join}}
+# A {{$.Kind}} seed: etcdimg-join adds this node to the running cluster and
 # starts etcd; it may wait for the cluster far longer than cloud-init should.
 systemctl daemon-reload
 systemctl enable etcdimg-join.service
@@ -144,6 +145,7 @@ step start-join
 systemctl daemon-reload
 systemctl enable --now --no-block etcd.service
 step start
+{{- end}}
 {{- end}}
 echo "etcdimg: etcd {{.Release.Version}} installed; member {{.Node.Name}} starting"
 `))
