@@ -160,7 +160,9 @@ backoff() {
 
 # members: the cluster's member list, one member a line as etcdctl's simple
 # format prints it: ID, status, name, peer URLs, client URLs, is-learner
-# (columns split by ", ", URLs within a column by ","). Waits for the cluster.
+# (columns split by ", ", URLs within a column by ","; an ID with a leading
+# zero nibble is padded with a blank, which every reader strips). Waits for
+# the cluster.
 members() {
 	while ! list=$(ctl member list -w simple 2>&1); do
 		backoff "cluster unreachable at $ENDPOINTS: $(echo "$list" | tail -n 1)"
@@ -173,6 +175,7 @@ members() {
 # this node's name or peer URL (an unstarted member has no name yet).
 find_self() {
 	printf '%s\n' "$1" | awk -F', ' -v name="$NAME" -v peer="$PEER_URL" '
+		{ sub(/^ +/, "", $1) }
 		NF >= 6 { hit = ($3 == name); n = split($4, p, ",")
 			for (i = 1; i <= n; i++) if (p[i] == peer) hit = 1
 			if (hit) { print $1, $2, ($3 == "" ? "-" : $3), $6; exit } }'
@@ -213,7 +216,7 @@ if [ ! -d "$DATA_DIR/member" ]; then
 			: # our learner: reused below
 		else
 			id=$1
-			urls=$(printf '%s\n' "$slist" | awk -F', ' -v id="$id" '$1 == id { print $5 }')
+			urls=$(printf '%s\n' "$slist" | awk -F', ' -v id="$id" '{ sub(/^ +/, "", $1) } $1 == id { print $5 }')
 			if healthy "$urls"; then
 				refuse "member $NAME ($id) is healthy at $urls: a replacement only removes a dead member; not starting etcd"
 			fi
@@ -221,7 +224,7 @@ if [ ! -d "$DATA_DIR/member" ]; then
 			# must be a majority of the voting members left.
 			voters=0
 			ok=0
-			for m in $(printf '%s\n' "$slist" | awk -F', ' -v id="$id" 'NF >= 6 && $6 == "false" && $1 != id { print $1 "|" $5 }'); do
+			for m in $(printf '%s\n' "$slist" | awk -F', ' -v id="$id" '{ sub(/^ +/, "", $1) } NF >= 6 && $6 == "false" && $1 != id { print $1 "|" $5 }'); do
 				voters=$((voters + 1))
 				if healthy "${m#*|}"; then ok=$((ok + 1)); fi
 			done
