@@ -112,8 +112,10 @@ func findMember(ms []Member, name, peerURL string) *Member {
 func (vm *VM) ConsoleSteps(boot int) string {
 	re := regexp.MustCompile(`etcdimg: ([a-z-]+) ([0-9]+(?:\.[0-9]+)?)s\s*$`)
 	var out []string
+	seen := map[string]bool{} // the console shows a line once per log it went to
 	for _, l := range vm.ConsoleLines(boot, "etcdimg: ") {
-		if m := re.FindStringSubmatch(stripANSI(l)); m != nil {
+		if m := re.FindStringSubmatch(stripANSI(l)); m != nil && !seen[m[1]] {
+			seen[m[1]] = true
 			out = append(out, m[1]+" "+m[2]+"s")
 		}
 	}

@@ -45,11 +45,23 @@ func JoinArgs(c *model.Cluster, n model.Node) []string {
 	return out
 }
 
-// joinEndpoints are the client URLs the joining node asks: every other
-// node of the spec (the members it joins), never its own.
+// joinEndpoints are the client URLs the joining node asks: the other
+// members its seed was made with (membership.json's hosts of this node:
+// the spec's nodes then), never its own, so removing a node later changes
+// no existing seed; without a record, every other node of the spec.
 func joinEndpoints(c *model.Cluster, n model.Node) string {
+	var nodes []model.Node
+	if mb, ok := c.Membership.Member(n.Name); ok && len(mb.Hosts) > 0 {
+		for _, name := range mb.Hosts {
+			if h, ok := c.Membership.Member(name); ok {
+				nodes = append(nodes, model.Node{Name: h.Name, IP: h.IP})
+			}
+		}
+	} else {
+		nodes = c.Nodes
+	}
 	var eps []string
-	for _, o := range c.Nodes {
+	for _, o := range nodes {
 		if o.Name != n.Name {
 			eps = append(eps, c.AdvertiseClientURLs(o)[0])
 		}

@@ -97,6 +97,19 @@ func TestAddingNodeKeepsSeeds(t *testing.T) {
 	if st, _ = membership.Read(state); len(st.Members) != 4 || st.Members[3].Seed != "join" || st.Members[3].Bootstrap {
 		t.Errorf("membership after adding etcd04: %+v", st.Members)
 	}
+	// Removing a node from the spec changes no other seed, joiners'
+	// included (their endpoints are the members they were made with).
+	o5 := o
+	o5.Spec = writeSpec(t, nodesPatch(append(ips, "192.168.0.14", "192.168.0.15")...))
+	mustBuild(t, o5)
+	with5 := seedBytes(t, out, "etcd01", "etcd02", "etcd03", "etcd04", "etcd05")
+	o5.Spec = writeSpec(t, nodesPatch(append(ips, "192.168.0.14")...))
+	mustBuild(t, o5)
+	for f, b := range seedBytes(t, out, "etcd01", "etcd02", "etcd03", "etcd04") {
+		if string(with5[f]) != string(b) {
+			t.Errorf("%s changed when etcd05 left the spec", f)
+		}
+	}
 
 	// Replace etcd02: only its seed changes, with a new instance-id.
 	all := append(three, "etcd04")
