@@ -136,13 +136,14 @@ func (s *Scenario) CheckJoinerReport(name string, r *Report) {
 	}
 }
 
-// RemoveMember removes a member by name through via with etcdctl.
-func (s *Scenario) RemoveMember(via NodeInfo, id uint64) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// RemoveMember runs `etcdimg member remove DIR NAME` from the host, inside
+// the namespace, and returns its output.
+func (s *Scenario) RemoveMember(name string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := s.Etcdctl(ctx, []string{via.Endpoint()}, "member", "remove", fmt.Sprintf("%x", id))
+	out, err := s.Net.CmdContext(ctx, EtcdimgBin(s.T), "member", "remove", s.SeedDir, name).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("member remove %x: %v: %s", id, err, out)
+		return string(out), fmt.Errorf("etcdimg member remove %s: %v: %s", name, err, out)
 	}
-	return nil
+	return string(out), nil
 }

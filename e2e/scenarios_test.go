@@ -240,7 +240,7 @@ func (s *Scenario) healthyTimeout(reps map[string]*Report) time.Duration {
 // three nodes boot and data is written; the spec grows by k8s04, whose VM
 // boots from its join seed and becomes a voting member (the three seeds stay
 // byte-identical); k8s02's VM is destroyed and a fresh VM boots from its
-// replacement seed; k8s04 is removed (etcdctl member remove from the host)
+// replacement seed; k8s04 is removed (etcdimg member remove from the host)
 // and its VM shut down. After every step the key written first reads back
 // through every member and the cluster is healthy. Logged phases: join
 // boot->learner and learner->voting, replace, remove.
@@ -367,10 +367,15 @@ func testLifecycle(t *testing.T, release string) {
 		t.Fatalf("no member k8s04: %+v", ms)
 	}
 	start = time.Now()
-	if err := s.RemoveMember(k8s01, m4.ID); err != nil {
+	out, err := s.RemoveMember("k8s04")
+	if err != nil {
 		t.Fatal(err)
 	}
-	s.Phase("remove k8s04 (etcdctl)", time.Since(start))
+	s.Phase("remove k8s04 (etcdimg member remove)", time.Since(start))
+	t.Logf("etcdimg member remove k8s04:\n%s", indent(out))
+	if ms, err = s.MemberList(k8s01); err != nil || findMember(ms, "k8s04", n4.PeerURLs[0]) != nil {
+		t.Fatalf("check member-removed: k8s04 still listed (%v): %+v", err, ms)
+	}
 	if clean, err := vm4.Shutdown(2 * time.Minute); err != nil || !clean {
 		t.Errorf("node k8s04: check shutdown: clean=%v %v", clean, err)
 	}
