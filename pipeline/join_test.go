@@ -634,3 +634,57 @@ func TestJoinReplaceRealCluster(t *testing.T) {
 		}
 	})
 }
+
+// TestJoinPlainHTTP: without TLS the join seed talks plain HTTP and
+// membership.json lives in the output folder; a fourth member joins and is
+// promoted.
+func TestJoinPlainHTTP(t *testing.T) {
+	rel := etcdtest.Release(t)
+	ips := []string{"192.168.0.11", "192.168.0.12", "192.168.0.13", "192.168.0.14"}
+	nodeNS, clientNS := lan(t, ips, "192.168.0.250")
+	b, err := os.ReadFile(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	root := t.TempDir()
+	patch := func(ips ...string) string {
+		return writeSpec(t, `std.mergePatch({tls: {enabled: false}, etcd: {heartbeatIntervalMs: 100, electionTimeoutMs: 1000}}, `+nodesPatch(ips...)+`)`)
+	}
+	o := pipeline.Options{
+		Spec:     patch(ips[:3]...),
+		Jsonnet:  jsonnet.Options{ExtStr: map[string]string{"release": rel, "sha": hex.EncodeToString(sum[:])}},
+		OutDir:   filepath.Join(root, "out"),
+		CacheDir: filepath.Join(root, "cache"),
+	}
+	mustBuild(t, o)
+	if _, err := os.Stat(filepath.Join(o.OutDir, membership.FileName)); err != nil {
+		t.Fatalf("without TLS the membership lives in the output folder: %v", err)
+	}
+	iso := func(name string) string { return filepath.Join(o.OutDir, name+".iso") }
+	img, err := isoread.Read(iso("etcd01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := filepath.Join(t.TempDir(), "release.tar.gz")
+	os.WriteFile(tb, img.Files["etcdimg/etcd-v3.6.16-linux-amd64.tar.gz"], 0o644)
+	bins := etcdtest.Extract(t, tb)
+	var eps []string
+	for i := 0; i < 3; i++ {
+		unpackSeed(t, iso(fmt.Sprintf("etcd%02d", i+1)), nodeNS[i], ips[i], bins).startBootstrap(t)
+		eps = append(eps, "http://"+ips[i]+":2379")
+	}
+	c := clusterCtl{ctl: inNS(t, clientNS, bins.Etcdctl)}
+	if err := etcdtest.WaitHealthy(t, c.ctl, eps, nil, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	o.Spec = patch(ips...)
+	mustBuild(t, o)
+	n := unpackSeed(t, iso("etcd04"), nodeNS[3], ips[3], bins)
+	out, code := n.runJoin(t, 2*time.Minute)
+	if code != 0 {
+		t.Fatalf("join exited %d:\n%s\netcd log:\n%s", code, out, n.etcdLog())
+	}
+	t.Logf("plain HTTP join: %s", stepLines(out))
+	c.wantVoters(t, eps[0], "etcd01", "etcd02", "etcd03", "etcd04")
+}
