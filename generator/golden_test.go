@@ -26,6 +26,7 @@ var goldenSpecs = map[string]struct {
 	"container":    {"../testdata/specs/container.jsonnet", jsonnet.Options{}},
 	"podman":       {"../testdata/specs/podman.jsonnet", jsonnet.Options{}},
 	"static-pod":   {"../testdata/specs/static-pod.jsonnet", jsonnet.Options{}},
+	"access":       {"../testdata/specs/access.jsonnet", jsonnet.Options{}},
 }
 
 func load(t *testing.T, path string, opts jsonnet.Options) *model.Cluster {

@@ -17,11 +17,16 @@ type cloudConfig struct {
 	FQDN     string `yaml:"fqdn"`
 	// We write the whole /etc/hosts; true would let cloud-init rewrite it
 	// after write_files ran.
-	ManageEtcHosts bool        `yaml:"manage_etc_hosts"`
-	Bootcmd        [][]string  `yaml:"bootcmd"`
-	Users          []any       `yaml:"users"`
-	WriteFiles     []writeFile `yaml:"write_files"`
-	Runcmd         [][]string  `yaml:"runcmd"`
+	ManageEtcHosts bool       `yaml:"manage_etc_hosts"`
+	Bootcmd        [][]string `yaml:"bootcmd"`
+	Users          []any      `yaml:"users"`
+	// SSHAuthorizedKeys at the top level are the image's default user's.
+	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty"`
+	// SSHPwauth false turns SSH password logins off when an admin has a
+	// console password: the hash is for the console, not the network.
+	SSHPwauth  *bool       `yaml:"ssh_pwauth,omitempty"`
+	WriteFiles []writeFile `yaml:"write_files"`
+	Runcmd     [][]string  `yaml:"runcmd"`
 }
 
 type user struct {
@@ -34,6 +39,19 @@ type user struct {
 	Shell        string `yaml:"shell"`
 	System       bool   `yaml:"system"`
 	LockPasswd   bool   `yaml:"lock_passwd"`
+}
+
+// loginUser is the admin user of access.admin. lock_passwd stays true
+// unless a hash is given, so no account ever has an empty password.
+type loginUser struct {
+	Name              string   `yaml:"name"`
+	Gecos             string   `yaml:"gecos"`
+	Groups            []string `yaml:"groups"`
+	Shell             string   `yaml:"shell"`
+	Sudo              string   `yaml:"sudo"`
+	LockPasswd        bool     `yaml:"lock_passwd"`
+	HashedPasswd      string   `yaml:"hashed_passwd,omitempty"`
+	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty"`
 }
 
 // writeFile: permissions is a string so YAML never reads 0644 as a number
@@ -83,8 +101,22 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 			Homedir: c.Etcd.DataDir, NoCreateHome: true, Shell: "/usr/sbin/nologin",
 			System: true, LockPasswd: true,
 		}},
-		WriteFiles: files,
-		Runcmd:     [][]string{{FirstBootPath}},
+		SSHAuthorizedKeys: c.Access.DefaultUserKeys,
+		WriteFiles:        files,
+		Runcmd:            [][]string{{FirstBootPath}},
+	}
+	if a := c.Access.Admin; a != nil {
+		lu := loginUser{
+			Name: a.Name, Gecos: "etcdimg admin", Groups: []string{"adm", "sudo", "systemd-journal"}, Shell: "/bin/bash",
+			// Key-only admins have no password to type at sudo's prompt.
+			Sudo: "ALL=(ALL) NOPASSWD:ALL", LockPasswd: true, SSHAuthorizedKeys: a.Keys,
+		}
+		if a.PasswordHash != "" {
+			lu.Sudo, lu.LockPasswd, lu.HashedPasswd = "ALL=(ALL) ALL", false, a.PasswordHash
+			off := false
+			cc.SSHPwauth = &off
+		}
+		cc.Users = append(cc.Users, lu)
 	}
 	body, err := marshal(cc)
 	if err != nil {

@@ -22,6 +22,7 @@ type Cluster struct {
 	Etcd    Etcd
 	TLS     TLS
 	Nodes   []Node
+	Access  Access
 }
 
 type Network struct {

@@ -81,6 +81,7 @@ func (v *validator) cluster(c *spec.Cluster) *Cluster {
 	m.Etcd = v.etcd(c)
 	m.TLS = v.tls(c, &m.Etcd)
 	m.Nodes = v.nodes(c, m)
+	m.Access = v.access(c.Access, m.Etcd.User)
 	return m
 }
 

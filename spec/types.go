@@ -24,6 +24,8 @@ type Cluster struct {
 	Etcd    Etcd    `json:"etcd"`
 	TLS     TLS     `json:"tls"`
 	Nodes   []Node  `json:"nodes"`
+	// Access is who may log in to the nodes; nobody by default.
+	Access Access `json:"access"`
 }
 
 // Network is the node network every node sits on.
@@ -126,4 +128,23 @@ type Node struct {
 type Scalar struct {
 	Text string
 	Kind string // "string", "number" or "bool"
+}
+
+// Access is how an operator logs in to a node: SSH keys for the image's
+// default user and, optionally, a named admin user with sudo. There is no
+// plaintext password anywhere: a seed is readable by whoever holds the ISO.
+type Access struct {
+	// SSHAuthorizedKeys go to the image's default user (debian on Debian's
+	// cloud images, which has passwordless sudo there).
+	SSHAuthorizedKeys []string `json:"sshAuthorizedKeys,omitempty"`
+	Admin             *Admin   `json:"admin,omitempty"`
+}
+
+// Admin is an extra login user with sudo.
+type Admin struct {
+	Name              string   `json:"name"`
+	SSHAuthorizedKeys []string `json:"sshAuthorizedKeys,omitempty"`
+	// PasswordHash is a crypt(3) hash (mkpasswd -m yescrypt, or sha-512)
+	// for the console only: SSH password logins are turned off with it.
+	PasswordHash string `json:"passwordHash,omitempty"`
 }
