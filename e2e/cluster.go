@@ -308,7 +308,7 @@ type Scenario struct {
 	Info    *ClusterInfo
 	Rel     *Release
 	Net     *Net
-	VMs     []*VM // same order as Info.Nodes
+	VMs     []*VM  // same order as Info.Nodes
 	SSHKey  string // private key of the specs' access block (see access.go)
 
 	mu       sync.Mutex
