@@ -40,7 +40,7 @@ var cryptHashRE = []*regexp.Regexp{
 var reservedUsers = map[string]bool{"root": true, "default": true, "debian": true, "daemon": true, "bin": true,
 	"sys": true, "nobody": true, "sshd": true, "systemd-network": true, "messagebus": true, "_apt": true}
 
-func (v *validator) access(a spec.Access, etcdUser spec.User) Access {
+func (v *validator) access(a spec.Access, etcdUser string) Access {
 	m := Access{DefaultUserKeys: v.sshKeys("access.sshAuthorizedKeys", a.SSHAuthorizedKeys)}
 	if a.Admin == nil {
 		return m
@@ -54,7 +54,7 @@ func (v *validator) access(a spec.Access, etcdUser spec.User) Access {
 		v.errf(p+".name", "%q is not a user name: use up to 32 lower-case letters, digits, '_' and '-', starting with a letter or '_'", ad.Name)
 	case reservedUsers[ad.Name]:
 		v.errf(p+".name", "%q is a user every Debian image (or cloud-init) already has; pick another name", ad.Name)
-	case ad.Name == etcdUser.Name:
+	case ad.Name == etcdUser:
 		v.errf(p+".name", "%q is the etcd user (etcd.user.name), which has no login by design", ad.Name)
 	}
 	if ad.PasswordHash != "" && !isCryptHash(ad.PasswordHash) {
