@@ -27,6 +27,7 @@ var goldenSpecs = map[string]struct {
 	"podman":       {"../testdata/specs/podman.jsonnet", jsonnet.Options{}},
 	"static-pod":   {"../testdata/specs/static-pod.jsonnet", jsonnet.Options{}},
 	"access":       {"../testdata/specs/access.jsonnet", jsonnet.Options{}},
+	"extra":        {"../testdata/specs/extra.jsonnet", jsonnet.Options{}},
 }
 
 func load(t *testing.T, path string, opts jsonnet.Options) *model.Cluster {

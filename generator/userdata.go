@@ -2,12 +2,15 @@ package generator
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/etcdimg/etcdimg/model"
 	"github.com/etcdimg/etcdimg/pki"
 	"github.com/etcdimg/etcdimg/release"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // cloudConfig is the subset of #cloud-config etcdimg writes. Field order is
@@ -61,6 +64,9 @@ type writeFile struct {
 	Owner       string `yaml:"owner"`
 	Permissions string `yaml:"permissions"`
 	Content     string `yaml:"content"`
+	// Defer: written after users exist (cloud-init's write_files_deferred),
+	// for extra files owned by a user cloud-init creates.
+	Defer bool `yaml:"defer,omitempty"`
 }
 
 func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, error) {
@@ -118,11 +124,55 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 		}
 		cc.Users = append(cc.Users, lu)
 	}
-	body, err := marshal(cc)
+	for _, f := range c.Extra.Files {
+		cc.WriteFiles = append(cc.WriteFiles, writeFile{Path: f.Path, Owner: f.Owner, Permissions: f.Permissions, Content: f.Content, Defer: f.Defer})
+	}
+	var doc yaml.Node
+	if err := doc.Encode(cc); err != nil {
+		return nil, err
+	}
+	if err := mergeCloudConfig(&doc, c.Extra.CloudConfig); err != nil {
+		return nil, err
+	}
+	body, err := marshal(&doc)
 	if err != nil {
 		return nil, err
 	}
 	return append([]byte("#cloud-config\n"), body...), nil
+}
+
+// mergeCloudConfig adds the spec's cloudConfig to etcdimg's document: the
+// lists etcdimg writes (model.AppendedKeys) get the operator's entries after
+// its own; every other key is added after etcdimg's, in sorted order. model
+// has refused every key etcdimg sets, so nothing is overridden.
+func mergeCloudConfig(doc *yaml.Node, extra map[string]any) error {
+	if doc.Kind != yaml.MappingNode {
+		return fmt.Errorf("cloud-config is a %v node, not a mapping", doc.Kind)
+	}
+	index := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		index[doc.Content[i].Value] = doc.Content[i+1]
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var val yaml.Node
+		if err := val.Encode(extra[k]); err != nil {
+			return fmt.Errorf("cloudConfig.%s: %w", k, err)
+		}
+		if ours, ok := index[k]; ok {
+			if !slices.Contains(model.AppendedKeys, k) || ours.Kind != yaml.SequenceNode || val.Kind != yaml.SequenceNode {
+				return fmt.Errorf("cloudConfig.%s: etcdimg writes this key and model let it through", k)
+			}
+			ours.Content = append(ours.Content, val.Content...)
+			continue
+		}
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, &val)
+	}
+	return nil
 }
 
 // runtimeFile is what starts etcd: a unit running the binary or a

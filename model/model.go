@@ -23,6 +23,7 @@ type Cluster struct {
 	TLS     TLS
 	Nodes   []Node
 	Access  Access
+	Extra   Extra
 }
 
 type Network struct {

@@ -26,6 +26,24 @@ type Cluster struct {
 	Nodes   []Node  `json:"nodes"`
 	// Access is who may log in to the nodes; nobody by default.
 	Access Access `json:"access"`
+	// CloudConfig is the operator's own #cloud-config, merged with what
+	// etcdimg writes (model checks its keys; see README "Extra
+	// cloud-config").
+	CloudConfig map[string]any `json:"cloudConfig,omitempty"`
+	// Files are extra write_files entries; they may not touch what etcdimg
+	// writes.
+	Files []File `json:"files,omitempty"`
+}
+
+// File is one extra file cloud-init writes on first boot.
+type File struct {
+	Path        string `json:"path"`
+	Content     string `json:"content"`
+	Owner       string `json:"owner,omitempty"`       // default root:root
+	Permissions string `json:"permissions,omitempty"` // default 0644
+	// Defer writes the file after users and packages exist (cloud-init's
+	// write_files defer), for owners that cloud-init creates.
+	Defer bool `json:"defer,omitempty"`
 }
 
 // Network is the node network every node sits on.
