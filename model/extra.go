@@ -195,6 +195,13 @@ func (c *Cluster) OwnedPath(p string) string {
 	if why, ok := exact[p]; ok {
 		return why
 	}
+	// Files etcdimg adds for its own services and cloud-init settings carry
+	// its name: scripts, units and drop-ins, cloud.cfg.d snippets.
+	for _, dir := range []string{"/usr/local/sbin", "/etc/systemd/system", "/etc/cloud/cloud.cfg.d"} {
+		if strings.HasPrefix(p, dir+"/") && strings.Contains(path.Base(p), "etcdimg") {
+			return "files named etcdimg… under " + dir + " are its own"
+		}
+	}
 	for _, d := range []struct{ dir, why string }{
 		{"/etc/etcd", "etcdctl.env and etcd's configuration"},
 		{"/etc/etcdimg", "etcdimg's staged files"},

@@ -64,6 +64,7 @@ func TestExtraRules(t *testing.T) {
 		{"file on etcd's unit", `{}`, []spec.File{{Path: "/etc/systemd/system/etcd.service"}}, "error: files[0].path: /etc/systemd/system/etcd.service is etcdimg's: etcd's unit"},
 		{"file in the pki", `{}`, []spec.File{{Path: "/etc/etcd/pki/extra.crt"}}, "error: files[0].path: /etc/etcd/pki/extra.crt is etcdimg's: etcdctl.env and etcd's configuration under /etc/etcd"},
 		{"file in the data dir", `{}`, []spec.File{{Path: "/var/lib/etcd/member/x"}}, "error: files[0].path: /var/lib/etcd/member/x is etcdimg's: etcd's data (etcd.dataDir) under /var/lib/etcd"},
+		{"file named etcdimg", `{}`, []spec.File{{Path: "/etc/systemd/system/cloud-init-local.service.d/50-etcdimg-seed-check.conf"}}, "error: files[0].path: /etc/systemd/system/cloud-init-local.service.d/50-etcdimg-seed-check.conf is etcdimg's: files named etcdimg… under /etc/systemd/system are its own"},
 		{"file twice", `{}`, []spec.File{{Path: "/etc/a"}, {Path: "/etc/a"}}, "error: files[1].path: /etc/a is also the path of files[0]"},
 		{"relative file", `{}`, []spec.File{{Path: "etc/a"}}, `error: files[0].path: "etc/a" is not an absolute path`},
 		{"numeric mode", `{}`, []spec.File{{Path: "/etc/a", Permissions: "rw-r--r--"}}, `error: files[0].permissions: "rw-r--r--" is not an octal mode`},
