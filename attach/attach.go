@@ -84,6 +84,9 @@ type Options struct {
 	// instead of the host-only one: the VMs then reach each other and the
 	// outside, but not the host.
 	VBoxNATNetwork string
+	// VirtInstallArgs go to virt-install after the script's own options,
+	// e.g. "--virt-type=qemu" where /dev/kvm exists but does not work.
+	VirtInstallArgs []string
 }
 
 // Defaults.
@@ -143,6 +146,11 @@ func (o Options) Validate() error {
 	for what, v := range map[string]string{"network": o.Network, "host-only network": o.VBoxHostOnly, "NAT network": o.VBoxNATNetwork} {
 		if err := printable(v); err != nil {
 			return fmt.Errorf("attach: %s: %w", what, err)
+		}
+	}
+	for _, a := range o.VirtInstallArgs {
+		if err := printable(a); err != nil {
+			return fmt.Errorf("attach: virt-install option: %w", err)
 		}
 	}
 	return nil
@@ -211,6 +219,9 @@ type scriptData struct {
 	DiskFormat                                                                   string // the system disk's driver.type for virt-install, or ""
 
 	Group, VBoxMAC, HostOnly, HostOnlyName, NATNetwork, NATNetworkName, Console, SeedVDI string
+	VBoxIP                                                                               string // the node's address for the host-only range check, quoted; '' when unknown
+
+	VirtInstallArgs []string // quoted words
 }
 
 func newData(n Node, o Options, script string) scriptData {
@@ -221,6 +232,10 @@ func newData(n Node, o Options, script string) scriptData {
 		Name: shq(n.Name), Seed: shq(n.Seed), Network: shq(o.Network),
 		Memory: shq(fmt.Sprint(o.MemoryMiB)), VCPUs: shq(fmt.Sprint(o.VCPUs)),
 		Fallback: shq(FallbackOSInfo),
+		VBoxIP:   shq(n.IP),
+	}
+	for _, a := range o.VirtInstallArgs {
+		d.VirtInstallArgs = append(d.VirtInstallArgs, shq(a))
 	}
 	d.OSInfo = o.OSInfo
 	if d.OSInfo == "" {
@@ -371,4 +386,24 @@ func ReadCluster(dir string) (string, []Node, error) {
 		return "", nil, errors.New("attach: " + filepath.Join(dir, outdir.ClusterFile) + " lists no seed; build without --no-iso first")
 	}
 	return c.Name, nodes, nil
+}
+
+// NodePlaceholder is replaced by the node's name in a disk path template.
+const NodePlaceholder = "{node}"
+
+// NodePath turns a path template such as /vm/{node}.qcow2 into a function
+// giving each node its path. The template must name the node: one literal
+// path for every node would give them all the same system disk.
+func NodePath(template string) (func(node string) string, error) {
+	if !strings.Contains(template, NodePlaceholder) {
+		return nil, fmt.Errorf("disk path %q has no %s: every node needs a disk of its own, e.g. /var/lib/libvirt/images/{node}.qcow2", template, NodePlaceholder)
+	}
+	abs, err := filepath.Abs(template)
+	if err != nil {
+		return nil, err
+	}
+	if err := printable(abs); err != nil {
+		return nil, err
+	}
+	return func(node string) string { return strings.ReplaceAll(abs, NodePlaceholder, node) }, nil
 }

@@ -44,6 +44,8 @@ var variants = []variant{
 	{"nomac", FormatISO, false, Options{Cluster: "k8s"}},
 	{"vfat", FormatVFAT, true, Options{Cluster: "k8s"}},
 	{"ide-natnetwork", FormatISO, true, Options{Cluster: "k8s", CDBus: "ide", VBoxNATNetwork: "etcd", MemoryMiB: 2048, VCPUs: 1, Network: "etcd-net"}},
+	// What a host whose /dev/kvm does not work needs (issue 14).
+	{"virt-type-qemu", FormatISO, true, Options{Cluster: "k8s", VirtInstallArgs: []string{"--virt-type", "qemu"}}},
 }
 
 const goldenSeedDir = "/srv/etcdimg/out/seed-cluster"

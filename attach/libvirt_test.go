@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -158,8 +159,12 @@ var osinfoID = regexp.MustCompile(`<libosinfo:os id="http://debian.org/debian/(\
 
 func checkDomain(t *testing.T, d domainXML, n Node, o Options, disk string) {
 	t.Helper()
-	if d.Type != "kvm" || d.Name != n.Name || d.Memory != o.MemoryMiB*1024 || d.VCPU != o.VCPUs {
-		t.Errorf("domain %s %q, %d KiB, %d vCPUs; want kvm %q, %d KiB, %d", d.Type, d.Name, d.Memory, d.VCPU, n.Name, o.MemoryMiB*1024, o.VCPUs)
+	wantType := "kvm"
+	if strings.Join(o.VirtInstallArgs, " ") == "--virt-type qemu" {
+		wantType = "qemu"
+	}
+	if d.Type != wantType || d.Name != n.Name || d.Memory != o.MemoryMiB*1024 || d.VCPU != o.VCPUs {
+		t.Errorf("domain %s %q, %d KiB, %d vCPUs; want %s %q, %d KiB, %d", d.Type, d.Name, d.Memory, d.VCPU, wantType, n.Name, o.MemoryMiB*1024, o.VCPUs)
 	}
 	if !strings.Contains(d.Description, "etcd member "+n.Name+" of cluster k8s") {
 		t.Errorf("description %q", d.Description)
@@ -326,7 +331,15 @@ func TestAttachDiskXML(t *testing.T) {
 					continue
 				}
 				found = true
-				args := append([]string{"--connect", uri}, c.words[3:]...)
+				// The scsi variants pick the first free sdX at run time:
+				// sda in this domain (TestExistingDomain runs that logic).
+				words := slices.Clone(c.words[3:])
+				for i, w := range words {
+					if w == "$target" {
+						words[i] = "sda"
+					}
+				}
+				args := append([]string{"--connect", uri}, words...)
 				out, err := exec.Command("virsh", append(args, "--print-xml")...).CombinedOutput()
 				if err != nil {
 					t.Fatalf("virsh %q: %v\n%s", args, err, out)

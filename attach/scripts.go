@@ -7,11 +7,14 @@ const libvirtTemplate = `{{define "libvirt" -}}
 #!/bin/bash
 # {{.Node}}.libvirt.sh: written by etcdimg for etcd member {{.Node}}{{if .Cluster}} of cluster {{.Cluster}}{{end}}.
 #
-#   ./{{.Node}}.libvirt.sh [attach]
+#   ./{{.Node}}.libvirt.sh [attach [VIRT-INSTALL-OPTION...]]
 #       create the VM and boot it with its cloud-init seed (virt-install --import);
+#       options after "attach" go to virt-install as they are, after the script's own,
+#       e.g. --virt-type qemu where /dev/kvm exists but does not work (else the guest
+#       hangs after "Loading initial ramdisk" with no error anywhere);
 #       if the VM exists already, attach the seed for its next boot instead
 #   ./{{.Node}}.libvirt.sh eject
-#       after the first boot: take the seed out again
+#       after the first boot: take the seed out again (again: nothing to do)
 #
 # The seed holds this node's private keys and cloud-init needs it only on the
 # first boot: eject it once etcd runs, then keep the file safe or delete it.
@@ -19,7 +22,10 @@ const libvirtTemplate = `{{define "libvirt" -}}
 # Needs virt-install >= 4 and virsh (Debian: virtinst, libvirt-clients). The
 # connection is $LIBVIRT_DEFAULT_URI, else qemu:///system, where QEMU runs as
 # libvirt-qemu: it must be able to read the seed and the disk (a folder in a
-# home directory usually is not).
+# home directory usually is not). libvirt chowns the seed to its QEMU user when
+# the VM starts and does not give it back: the seed holding this node's keys is
+# then readable by libvirt-qemu too; eject it and delete or chown it after the
+# first boot.
 #
 # The system disk must exist: a copy or an overlay of a Debian 12/13 cloud image,
 # e.g. qemu-img create -f qcow2 -F qcow2 -b debian-12-genericcloud-amd64.qcow2 DISK 8G
@@ -59,6 +65,8 @@ memory={{.Memory}}
 vcpus={{.VCPUs}}
 osinfo={{.OSInfo}}
 description={{.Description}}
+# options for virt-install from etcdimg attach --virt-install-arg
+extra=({{range .VirtInstallArgs}} {{.}}{{end}} )
 uri=${LIBVIRT_DEFAULT_URI:-qemu:///system}
 
 # virt-install splits option values at commas and unquotes them like a shell
@@ -110,7 +118,8 @@ create() {
 {{- end}}
 		--network "network=$(vq "$network"),model=virtio{{if .HasMAC}},mac=$mac{{end}}" \
 		--graphics none \
-		--noautoconsole
+		--noautoconsole \
+		"${extra[@]}" "$@"
 	echo "$name: created and booting; watch it with: virsh --connect $uri console $name"
 }
 
@@ -119,6 +128,20 @@ create() {
 target_source() {
 	virsh --connect "$uri" domblklist "$name" --inactive |
 		awk -v t="$1" 'NR > 2 && $1 == t { sub(/^ *[^ ]+ +/, ""); print }'
+}
+
+# target_of prints the target holding the seed in the persistent definition,
+# or nothing.
+target_of() {
+	virsh --connect "$uri" domblklist "$name" --inactive |
+		awk -v s="$seed" 'NR > 2 && NF >= 2 { t = $1; sub(/^ *[^ ]+ +/, ""); if ($0 == s) { print t; exit } }'
+}
+
+# bus_of prints the bus of the disk with target $1 (libvirt writes every
+# target as <target dev='…' bus='…'/>), or nothing if there is none.
+bus_of() {
+	virsh --connect "$uri" dumpxml "$name" --inactive |
+		sed -n "s/.*<target dev='$1' bus='\([a-z]*\)'.*/\1/p"
 }
 
 attach_existing() {
@@ -152,36 +175,71 @@ attach_existing() {
 		echo "<controller type='scsi' model='virtio-scsi'/>" >"$ctl"
 		virsh --connect "$uri" attach-device "$name" "$ctl" --config
 	fi
-	if [ -n "$(target_source sda)" ]; then
-		virsh --connect "$uri" change-media "$name" sda "$seed" --update --config
+	# q35 domains made by virt-install or virt-manager have a SATA CD at sda,
+	# which Debian 12's cloud kernel cannot see: the seed goes to a CD on the
+	# virtio-scsi bus, an existing one or a new one at the first free sdX, and a
+	# seed a SATA drive holds is taken out of it.
+	target=
+	free=
+	for t in sda sdb sdc sdd sde sdf sdg sdh sdi sdj sdk sdl sdm sdn sdo sdp; do
+		bus=$(bus_of "$t")
+		src=$(target_source "$t")
+		case $bus in
+		'') [ -n "$free" ] || free=$t ;;
+		scsi) if [ -z "$target" ] && is_cdrom "$t"; then target=$t; fi ;;
+		*)
+			if [ "$src" = "$seed" ]; then
+				echo "$name: $t is a $bus drive, which Debian 12's cloud kernel cannot read: taking the seed out of it" >&2
+				virsh --connect "$uri" change-media "$name" "$t" --eject --config
+			elif [ "$t" = sda ]; then
+				echo "$name: leaving $t ($bus) as it is; the seed goes on the virtio-scsi bus" >&2
+			fi
+			;;
+		esac
+	done
+	if [ -n "$target" ]; then
+		virsh --connect "$uri" change-media "$name" "$target" "$seed" --update --config
+	elif [ -n "$free" ]; then
+		target=$free
+		virsh --connect "$uri" attach-disk "$name" "$seed" "$target" --type cdrom --targetbus scsi --mode readonly --config
 	else
-		virsh --connect "$uri" attach-disk "$name" "$seed" sda --type cdrom --targetbus scsi --mode readonly --config
+		echo "$0: $name has no free sdX target for the seed; attach it by hand on the virtio-scsi bus" >&2
+		exit 1
+	fi
+	# Never report success for a seed the guest cannot read.
+	if [ "$(bus_of "$target")" != scsi ] || [ "$(target_source "$target")" != "$seed" ]; then
+		echo "$0: $name: the seed did not land on the virtio-scsi CD $target; check virsh dumpxml $name" >&2
+		exit 1
 	fi
 {{- end}}
 	echo "$name: seed attached; it is used from the next boot: virsh --connect $uri start $name"
 }
+{{- if not (or .VFAT .IDE)}}
+
+# is_cdrom: is the disk with target $1 a CD drive?
+is_cdrom() {
+	virsh --connect "$uri" domblklist "$name" --inactive --details |
+		awk -v t="$1" 'NR > 2 && $3 == t && $2 == "cdrom" { found = 1 } END { exit !found }'
+}
+{{- end}}
 
 eject() {
-{{- if .VFAT}}
-	if [ "$(target_source vdb)" != "$seed" ]; then
-		echo "$0: $name has no $seed as vdb" >&2
-		exit 1
+	# Whichever drive holds the seed; none is success: eject runs twice safely.
+	target=$(target_of)
+	if [ -z "$target" ]; then
+		echo "$name: no seed attached; nothing to do"
+		return 0
 	fi
-{{- end}}
 	# A running VM loses the seed now too, not only from its next boot.
 	if [ "$(virsh --connect "$uri" domstate "$name")" = running ]; then
 {{- if .VFAT}}
-		virsh --connect "$uri" detach-disk "$name" vdb --config --live
+		virsh --connect "$uri" detach-disk "$name" "$target" --config --live
 	else
-		virsh --connect "$uri" detach-disk "$name" vdb --config
-{{- else if .IDE}}
-		virsh --connect "$uri" change-media "$name" hdc --eject --config --live
-	else
-		virsh --connect "$uri" change-media "$name" hdc --eject --config
+		virsh --connect "$uri" detach-disk "$name" "$target" --config
 {{- else}}
-		virsh --connect "$uri" change-media "$name" sda --eject --config --live
+		virsh --connect "$uri" change-media "$name" "$target" --eject --config --live
 	else
-		virsh --connect "$uri" change-media "$name" sda --eject --config
+		virsh --connect "$uri" change-media "$name" "$target" --eject --config
 {{- end}}
 	fi
 	echo "$name: seed ejected; $seed holds its private keys: keep it safe or delete it"
@@ -189,15 +247,19 @@ eject() {
 
 case ${1:-attach} in
 attach)
+	shift $(($# > 0))
 	if virsh --connect "$uri" dominfo "$name" >/dev/null 2>&1; then
+		if [ $# -gt 0 ]; then
+			echo "$name: exists already: the virt-install options $* are not used" >&2
+		fi
 		attach_existing
 	else
-		create
+		create "$@"
 	fi
 	;;
 eject) eject ;;
 *)
-	echo "usage: $0 [attach|eject]" >&2
+	echo "usage: $0 [attach [VIRT-INSTALL-OPTION...]|eject]" >&2
 	exit 2
 	;;
 esac
@@ -242,6 +304,10 @@ const virtualboxTemplate = `{{define "virtualbox" -}}
 # so the host-only network must be the spec's subnet, e.g. for 192.168.0.0/24
 # with the host as gateway 192.168.0.1:
 #   VBoxManage hostonlyif ipconfig {{.HostOnlyName}} --ip 192.168.0.1 --netmask 255.255.255.0
+# VirtualBox 6.1.28 and later on Linux and macOS allow host-only addresses only
+# in 192.168.56.0/21 unless /etc/vbox/networks.conf lists more (else that command
+# fails with E_ACCESSDENIED): this script checks the node's address against both
+# first and says what to add, e.g. the line "* 192.168.0.0/24".
 # For a way out use a NAT network instead: --nic1 natnetwork --nat-network1 NAME.
 {{- end}}
 {{- if .HasMAC}}
@@ -274,6 +340,9 @@ group={{.Group}}
 {{- end}}
 description={{.Description}}
 console={{.Console}}
+{{- if not .NATNetwork}}
+ip={{.VBoxIP}}
+{{- end}}
 
 attach_seed() {
 {{- if .VFAT}}
@@ -282,17 +351,61 @@ attach_seed() {
 		VBoxManage closemedium disk "$seedvdi" --delete 2>/dev/null || rm -f "$seedvdi"
 	fi
 	VBoxManage convertfromraw "$seed" "$seedvdi" --format VDI
-	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --type hdd --medium "$seedvdi"
+	# VirtualBox has read-only media only for DVDs and floppies: immutable is
+	# its read-only disk (guest writes go to a throw-away overlay, never into
+	# the seed image).
+	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --type hdd --mtype immutable --medium "$seedvdi"
 {{- else}}
 	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --type dvddrive --medium "$seed"
 {{- end}}
 }
+
+{{- if not .NATNetwork}}
+# in_cidr ADDR CIDR: is the IPv4 address in the IPv4 network? (IPv6: no)
+in_cidr() {
+	local net=${2%/*} bits=${2#*/} a b c d n m mask
+	case $1$net in *:*) return 1 ;; esac
+	case $bits in '' | *[!0-9]* | ???*) return 1 ;; esac
+	[ "$bits" -le 32 ] || return 1
+	IFS=. read -r a b c d <<<"$1"
+	n=$(((a << 24) + (b << 16) + (c << 8) + d))
+	IFS=. read -r a b c d <<<"$net"
+	m=$(((a << 24) + (b << 16) + (c << 8) + d))
+	mask=$(((0xffffffff << (32 - bits)) & 0xffffffff))
+	[ $((n & mask)) -eq $((m & mask)) ]
+}
+
+# check_hostonly stops before any change when VirtualBox would refuse the
+# host-only network this node needs: 6.1.28 and later (Linux, macOS) allow
+# only 192.168.56.0/21 unless /etc/vbox/networks.conf ("* CIDR..." lines)
+# lists the range. IPv6 ranges are not checked.
+check_hostonly() {
+	local conf=/etc/vbox/networks.conf star ranges r
+	case $ip in '' | *:*) return 0 ;; esac
+	case $(uname -s) in Linux | Darwin) ;; *) return 0 ;; esac
+	in_cidr "$ip" 192.168.56.0/21 && return 0
+	if [ -r "$conf" ]; then
+		while read -r star ranges; do
+			[ "$star" = '*' ] || continue
+			for r in $ranges; do
+				in_cidr "$ip" "$r" && return 0
+			done
+		done <"$conf"
+	fi
+	echo "$0: $name's address $ip is outside the host-only ranges VirtualBox allows (192.168.56.0/21 and those in /etc/vbox/networks.conf);" >&2
+	echo "  as root, add the spec's network.cidr, e.g.: echo '* ${ip%.*}.0/24' >>/etc/vbox/networks.conf" >&2
+	exit 1
+}
+{{- end}}
 
 create() {
 	if [ ! -e "$disk" ]; then
 		echo "$0: no system disk $disk; see the top of this script" >&2
 		exit 1
 	fi
+{{- if not .NATNetwork}}
+	check_hostonly
+{{- end}}
 	# The VM exists from here on: should a later step fail, a second run
 	# would take it for a finished one; remove it first with
 	# VBoxManage unregistervm NAME --delete.
@@ -323,6 +436,11 @@ attach_existing() {
 
 eject() {
 {{- if .VFAT}}
+	# Run twice, the second run finds nothing to do.
+	if [ ! -e "$seedvdi" ]; then
+		echo "$name: no seed attached; nothing to do"
+		return 0
+	fi
 	# An IDE disk cannot be unplugged from a running VM: power it off first.
 	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --medium none
 	VBoxManage closemedium disk "$seedvdi" --delete

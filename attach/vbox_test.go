@@ -229,7 +229,7 @@ func TestVBoxManageLines(t *testing.T) {
 			}
 			medium := "--type dvddrive --medium " + n.Seed
 			if n.SeedFormat == FormatVFAT {
-				medium = "--type hdd --medium " + strings.TrimSuffix(n.Seed, ".img") + ".seed.vdi"
+				medium = "--type hdd --mtype immutable --medium " + strings.TrimSuffix(n.Seed, ".img") + ".seed.vdi"
 			}
 			if !strings.Contains(joined, medium) {
 				t.Errorf("no %q", medium)

@@ -105,7 +105,8 @@ func LoadClusterInfo(dir string) (*ClusterInfo, error) {
 	return c, nil
 }
 
-// macFromNetworkConfig finds the first "macaddress:" of a network-config.
+// macFromNetworkConfig finds the first MAC of a network-config (v1's
+// "mac_address:", v2's "macaddress:").
 func macFromNetworkConfig(path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -113,8 +114,10 @@ func macFromNetworkConfig(path string) string {
 	}
 	for _, l := range strings.Split(string(data), "\n") {
 		l = strings.TrimSpace(l)
-		if strings.HasPrefix(l, "macaddress:") {
-			return strings.Trim(strings.TrimSpace(strings.TrimPrefix(l, "macaddress:")), `"'`)
+		for _, k := range []string{"mac_address:", "macaddress:"} {
+			if strings.HasPrefix(l, k) {
+				return strings.Trim(strings.TrimSpace(strings.TrimPrefix(l, k)), `"'`)
+			}
 		}
 	}
 	return ""
@@ -305,7 +308,8 @@ type Scenario struct {
 	Info    *ClusterInfo
 	Rel     *Release
 	Net     *Net
-	VMs     []*VM // same order as Info.Nodes
+	VMs     []*VM  // same order as Info.Nodes
+	SSHKey  string // private key of the specs' access block (see access.go)
 
 	mu       sync.Mutex
 	timings  []string
@@ -345,9 +349,15 @@ func NewScenarioFormat(t *testing.T, release, spec, format string) *Scenario {
 	s := newBareScenario(t, spec+"-"+release)
 	s.Rel, s.Release, s.Format, s.Base = relInfo, release, format, base
 
+	key, pub, err := newSSHKey(filepath.Join(s.Work, "ssh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SSHKey = key
 	start := time.Now()
 	args := []string{"build", specPath, "-o", s.SeedDir, "--etcd-release", relInfo.Tarball,
-		"--pki-dir", filepath.Join(s.Work, "pki"), "--ext-str", "etcd_sha256=" + relInfo.TarballSHA256}
+		"--pki-dir", filepath.Join(s.Work, "pki"), "--ext-str", "etcd_sha256=" + relInfo.TarballSHA256,
+		"--ext-str", "e2e_ssh_key=" + pub, "--ext-str", "e2e_admin_hash=" + AdminPasswordHash}
 	if format != FormatISO {
 		args = append(args, "--format", format)
 	}

@@ -125,13 +125,13 @@ func requireHost(t testing.TB) {
 		t.Fatal("e2e tests need root (network namespaces, taps, debootstrap)")
 	}
 	var missing []string
-	for _, b := range []string{"qemu-system-x86_64", "qemu-img", "ip", "debootstrap", "mkfs.ext4", "genisoimage"} {
+	for _, b := range []string{"qemu-system-x86_64", "qemu-img", "ip", "debootstrap", "mkfs.ext4", "genisoimage", "ssh"} {
 		if _, err := exec.LookPath(b); err != nil {
 			missing = append(missing, b)
 		}
 	}
 	if len(missing) > 0 {
-		t.Fatalf("missing host tools %v: apt-get install qemu-system-x86 qemu-utils iproute2 debootstrap e2fsprogs genisoimage", missing)
+		t.Fatalf("missing host tools %v: apt-get install qemu-system-x86 qemu-utils iproute2 debootstrap e2fsprogs genisoimage openssh-client", missing)
 	}
 }
 

@@ -27,6 +27,7 @@ func TestFirstBootTLS(t *testing.T) {
 		s := NewScenario(t, release, "first-boot-tls")
 		s.Start()
 		s.VerifyFirstBoot(s.WaitReports())
+		s.VerifyAccess()
 	})
 }
 

@@ -202,15 +202,27 @@ func checkSpec(t *testing.T, data []byte) {
 
 // renderedUserData is what checkRendered reads back.
 type renderedUserData struct {
-	Hostname       string     `yaml:"hostname"`
-	FQDN           string     `yaml:"fqdn"`
-	ManageEtcHosts bool       `yaml:"manage_etc_hosts"`
-	Bootcmd        [][]string `yaml:"bootcmd"`
-	Users          []any      `yaml:"users"`
-	WriteFiles     []struct {
+	Hostname       string `yaml:"hostname"`
+	FQDN           string `yaml:"fqdn"`
+	ManageEtcHosts bool   `yaml:"manage_etc_hosts"`
+	// bootcmd and runcmd: etcdimg's argv lists first, then the spec's
+	// cloudConfig entries (strings or lists).
+	Bootcmd    []any `yaml:"bootcmd"`
+	Users      []any `yaml:"users"`
+	WriteFiles []struct {
 		Path, Owner, Permissions, Content string
 	} `yaml:"write_files"`
-	Runcmd [][]string `yaml:"runcmd"`
+	Runcmd []any `yaml:"runcmd"`
+}
+
+func argv(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, a := range l {
+		s, _ := a.(string)
+		out = append(out, s)
+	}
+	return out
 }
 
 func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.NodeFiles, shell bool) {
@@ -223,10 +235,16 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 	if ud.Hostname != n.Name || ud.FQDN != n.FQDN || ud.ManageEtcHosts {
 		t.Errorf("hostname %q fqdn %q", ud.Hostname, ud.FQDN)
 	}
-	if len(ud.Bootcmd) != 1 || !slices.Equal(ud.Bootcmd[0][len(ud.Bootcmd[0])-2:], []string{u.Group, strconv.Itoa(u.GID)}) {
+	extraBoot, _ := c.Extra.CloudConfig["bootcmd"].([]any)
+	if first := argv(ud.Bootcmd[0]); len(ud.Bootcmd) != 1+len(extraBoot) || len(first) < 2 || !slices.Equal(first[len(first)-2:], []string{u.Group, strconv.Itoa(u.GID)}) {
 		t.Errorf("bootcmd %q", ud.Bootcmd)
 	}
-	if len(ud.Users) != 2 || ud.Users[0] != "default" {
+	extraUsers, _ := c.Extra.CloudConfig["users"].([]any)
+	wantUsers := 2 + len(extraUsers)
+	if c.Access.Admin != nil {
+		wantUsers++
+	}
+	if len(ud.Users) != wantUsers || ud.Users[0] != "default" {
 		t.Fatalf("users %v", ud.Users)
 	}
 	usr, _ := ud.Users[1].(map[string]any)
@@ -241,19 +259,23 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 	if c.TLS.Enabled {
 		wantFiles = append(wantFiles, "/etc/etcd/etcdctl.env")
 	}
+	for _, f := range c.Extra.Files {
+		wantFiles = append(wantFiles, f.Path)
+	}
 	var got []string
 	content := map[string]string{}
-	for _, f := range ud.WriteFiles {
+	for i, f := range ud.WriteFiles {
 		got = append(got, f.Path)
 		content[f.Path] = f.Content
-		if f.Owner != "root:root" || !regexp.MustCompile(`^0[0-7]{3}$`).MatchString(f.Permissions) {
+		if (i < len(wantFiles)-len(c.Extra.Files) && f.Owner != "root:root") || !regexp.MustCompile(`^0[0-7]{3}$`).MatchString(f.Permissions) {
 			t.Errorf("%s: owner %q permissions %q", f.Path, f.Owner, f.Permissions)
 		}
 	}
 	if !slices.Equal(got, wantFiles) {
 		t.Errorf("write_files %q, want %q", got, wantFiles)
 	}
-	if !slices.EqualFunc(ud.Runcmd, [][]string{{generator.FirstBootPath}}, slices.Equal) {
+	extraRun, _ := c.Extra.CloudConfig["runcmd"].([]any)
+	if len(ud.Runcmd) != 1+len(extraRun) || !slices.Equal(argv(ud.Runcmd[0]), []string{generator.FirstBootPath}) {
 		t.Errorf("runcmd %q", ud.Runcmd)
 	}
 	for _, m := range c.Nodes {
@@ -270,21 +292,23 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 		t.Errorf("meta-data %+v (%v)", md, err)
 	}
 	var nc struct {
-		Version   int
-		Ethernets map[string]struct {
-			Match *struct {
-				MACAddress string `yaml:"macaddress"`
-			}
-			SetName   string `yaml:"set-name"`
-			Addresses []string
+		Version int
+		Config  []struct {
+			Type, Name string
+			MACAddress string `yaml:"mac_address"`
+			Subnets    []struct{ Type, Address, Gateway string }
 		}
 	}
-	if err := yaml.Unmarshal(nf.NetworkConfig, &nc); err != nil || nc.Version != 2 || len(nc.Ethernets) != 1 {
+	if err := yaml.Unmarshal(nf.NetworkConfig, &nc); err != nil || nc.Version != 1 || len(nc.Config) != 1 || len(nc.Config[0].Subnets) != 1 {
 		t.Fatalf("network-config %+v (%v)", nc, err)
 	}
-	eth, ok := nc.Ethernets[n.Interface]
-	if !ok || !slices.Equal(eth.Addresses, []string{netip.PrefixFrom(n.IP, c.Network.Prefix.Bits()).String()}) ||
-		(n.MAC != "") != (eth.Match != nil) || eth.Match != nil && (eth.Match.MACAddress != n.MAC || eth.SetName != n.Interface) {
+	phy, sub := nc.Config[0], nc.Config[0].Subnets[0]
+	gw := ""
+	if c.Network.Gateway.IsValid() {
+		gw = c.Network.Gateway.String()
+	}
+	if phy.Type != "physical" || phy.Name != n.Interface || phy.MACAddress != n.MAC ||
+		sub.Address != netip.PrefixFrom(n.IP, c.Network.Prefix.Bits()).String() || sub.Gateway != gw {
 		t.Errorf("network-config %+v for %+v", nc, n)
 	}
 

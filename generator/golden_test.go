@@ -26,6 +26,8 @@ var goldenSpecs = map[string]struct {
 	"container":    {"../testdata/specs/container.jsonnet", jsonnet.Options{}},
 	"podman":       {"../testdata/specs/podman.jsonnet", jsonnet.Options{}},
 	"static-pod":   {"../testdata/specs/static-pod.jsonnet", jsonnet.Options{}},
+	"access":       {"../testdata/specs/access.jsonnet", jsonnet.Options{}},
+	"extra":        {"../testdata/specs/extra.jsonnet", jsonnet.Options{}},
 }
 
 func load(t *testing.T, path string, opts jsonnet.Options) *model.Cluster {
@@ -130,11 +132,12 @@ assert ud["users"][0] == "default"
 assert isinstance(u["uid"], int) and isinstance(u["name"], str) and isinstance(u["primary_group"], str), u
 assert ud["manage_etc_hosts"] is False
 assert isinstance(md["instance-id"], str) and isinstance(md["local-hostname"], str), md
-assert nc["version"] == 2
-for name, e in nc["ethernets"].items():
-    assert isinstance(name, str)
-    for a in e["addresses"]:
-        assert isinstance(a, str), a
+assert nc["version"] == 1
+for e in nc["config"]:
+    assert e["type"] == "physical" and isinstance(e["name"], str), e
+    assert isinstance(e.get("mac_address", ""), str), e
+    for s in e["subnets"]:
+        assert isinstance(s["address"], str) and isinstance(s.get("gateway", ""), str), s
 print("ok")
 `
 	dir := t.TempDir()

@@ -6,60 +6,47 @@ import (
 	"github.com/etcdimg/etcdimg/model"
 )
 
-// Network config version 2 (netplan-like), which cloud-init renders for
-// ifupdown, networkd and netplan alike.
+// Network config version 1. Version 2 would be the obvious choice, but
+// cloud-init (22.4 and 25.1 alike) turns a v2 route into `post-up route add
+// default gw …` for ifupdown, which needs net-tools that a minimal Debian
+// lacks (`route: not found`, no default route), and v2's `to: default`
+// makes its eni and networkd renderers fail outright. A v1 subnet gateway is
+// what every renderer sets natively: ifupdown's `gateway` (run with ip),
+// networkd's Gateway=, netplan's default route. generator's tests run the
+// host's cloud-init over these files to hold that.
 type netConfig struct {
-	Version   int                 `yaml:"version"`
-	Ethernets map[string]ethernet `yaml:"ethernets"`
+	Version int        `yaml:"version"`
+	Config  []physical `yaml:"config"`
 }
 
-type ethernet struct {
-	Match       *netMatch    `yaml:"match,omitempty"`
-	SetName     string       `yaml:"set-name,omitempty"`
-	DHCP4       bool         `yaml:"dhcp4"`
-	DHCP6       bool         `yaml:"dhcp6"`
-	Addresses   []string     `yaml:"addresses"`
-	Routes      []route      `yaml:"routes,omitempty"`
-	Nameservers *nameservers `yaml:"nameservers,omitempty"`
+type physical struct {
+	Type string `yaml:"type"`
+	Name string `yaml:"name"`
+	// A MAC pins the NIC whatever the kernel calls it; cloud-init then
+	// renames it to Name.
+	MACAddress string   `yaml:"mac_address,omitempty"`
+	Subnets    []subnet `yaml:"subnets"`
 }
 
-type netMatch struct {
-	MACAddress string `yaml:"macaddress"`
-}
-
-type route struct {
-	To  string `yaml:"to"`
-	Via string `yaml:"via"`
-}
-
-type nameservers struct {
-	Addresses []string `yaml:"addresses,omitempty"`
-	Search    []string `yaml:"search,omitempty"`
+type subnet struct {
+	Type           string   `yaml:"type"` // static or static6
+	Address        string   `yaml:"address"`
+	Gateway        string   `yaml:"gateway,omitempty"`
+	DNSNameservers []string `yaml:"dns_nameservers,omitempty"`
+	DNSSearch      []string `yaml:"dns_search,omitempty"`
 }
 
 func networkConfig(c *model.Cluster, n model.Node) netConfig {
-	e := ethernet{
-		Addresses: []string{netip.PrefixFrom(n.IP, c.Network.Prefix.Bits()).String()},
-	}
-	if n.MAC != "" {
-		// A MAC pins the NIC whatever the kernel calls it; set-name then
-		// gives it the name the spec uses.
-		e.Match = &netMatch{MACAddress: n.MAC}
-		e.SetName = n.Interface
+	s := subnet{Type: "static", Address: netip.PrefixFrom(n.IP, c.Network.Prefix.Bits()).String()}
+	if n.IP.Is6() {
+		s.Type = "static6"
 	}
 	if gw := c.Network.Gateway; gw.IsValid() {
-		to := "0.0.0.0/0"
-		if gw.Is6() {
-			to = "::/0"
-		}
-		e.Routes = []route{{To: to, Via: gw.String()}}
+		s.Gateway = gw.String()
 	}
-	if len(c.Network.DNS) > 0 || len(c.Network.SearchDomains) > 0 {
-		ns := &nameservers{Search: c.Network.SearchDomains}
-		for _, a := range c.Network.DNS {
-			ns.Addresses = append(ns.Addresses, a.String())
-		}
-		e.Nameservers = ns
+	for _, a := range c.Network.DNS {
+		s.DNSNameservers = append(s.DNSNameservers, a.String())
 	}
-	return netConfig{Version: 2, Ethernets: map[string]ethernet{n.Interface: e}}
+	s.DNSSearch = c.Network.SearchDomains
+	return netConfig{Version: 1, Config: []physical{{Type: "physical", Name: n.Interface, MACAddress: n.MAC, Subnets: []subnet{s}}}}
 }

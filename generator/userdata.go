@@ -2,12 +2,15 @@ package generator
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/etcdimg/etcdimg/model"
 	"github.com/etcdimg/etcdimg/pki"
 	"github.com/etcdimg/etcdimg/release"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // cloudConfig is the subset of #cloud-config etcdimg writes. Field order is
@@ -17,11 +20,16 @@ type cloudConfig struct {
 	FQDN     string `yaml:"fqdn"`
 	// We write the whole /etc/hosts; true would let cloud-init rewrite it
 	// after write_files ran.
-	ManageEtcHosts bool        `yaml:"manage_etc_hosts"`
-	Bootcmd        [][]string  `yaml:"bootcmd"`
-	Users          []any       `yaml:"users"`
-	WriteFiles     []writeFile `yaml:"write_files"`
-	Runcmd         [][]string  `yaml:"runcmd"`
+	ManageEtcHosts bool       `yaml:"manage_etc_hosts"`
+	Bootcmd        [][]string `yaml:"bootcmd"`
+	Users          []any      `yaml:"users"`
+	// SSHAuthorizedKeys at the top level are the image's default user's.
+	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty"`
+	// SSHPwauth false turns SSH password logins off when an admin has a
+	// console password: the hash is for the console, not the network.
+	SSHPwauth  *bool       `yaml:"ssh_pwauth,omitempty"`
+	WriteFiles []writeFile `yaml:"write_files"`
+	Runcmd     [][]string  `yaml:"runcmd"`
 }
 
 type user struct {
@@ -36,6 +44,19 @@ type user struct {
 	LockPasswd   bool   `yaml:"lock_passwd"`
 }
 
+// loginUser is the admin user of access.admin. lock_passwd stays true
+// unless a hash is given, so no account ever has an empty password.
+type loginUser struct {
+	Name              string   `yaml:"name"`
+	Gecos             string   `yaml:"gecos"`
+	Groups            []string `yaml:"groups"`
+	Shell             string   `yaml:"shell"`
+	Sudo              string   `yaml:"sudo"`
+	LockPasswd        bool     `yaml:"lock_passwd"`
+	HashedPasswd      string   `yaml:"hashed_passwd,omitempty"`
+	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty"`
+}
+
 // writeFile: permissions is a string so YAML never reads 0644 as a number
 // (an unquoted 640 becomes mode 1200).
 type writeFile struct {
@@ -43,6 +64,9 @@ type writeFile struct {
 	Owner       string `yaml:"owner"`
 	Permissions string `yaml:"permissions"`
 	Content     string `yaml:"content"`
+	// Defer: written after users exist (cloud-init's write_files_deferred),
+	// for extra files owned by a user cloud-init creates.
+	Defer bool `yaml:"defer,omitempty"`
 }
 
 func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, error) {
@@ -90,14 +114,72 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 			Homedir: c.Etcd.DataDir, NoCreateHome: true, Shell: "/usr/sbin/nologin",
 			System: true, LockPasswd: true,
 		}},
-		WriteFiles: files,
-		Runcmd:     [][]string{{FirstBootPath}},
+		SSHAuthorizedKeys: c.Access.DefaultUserKeys,
+		WriteFiles:        files,
+		Runcmd:            [][]string{{FirstBootPath}},
 	}
-	body, err := marshal(cc)
+	if a := c.Access.Admin; a != nil {
+		lu := loginUser{
+			Name: a.Name, Gecos: "etcdimg admin", Groups: []string{"adm", "sudo", "systemd-journal"}, Shell: "/bin/bash",
+			// Key-only admins have no password to type at sudo's prompt.
+			Sudo: "ALL=(ALL) NOPASSWD:ALL", LockPasswd: true, SSHAuthorizedKeys: a.Keys,
+		}
+		if a.PasswordHash != "" {
+			lu.Sudo, lu.LockPasswd, lu.HashedPasswd = "ALL=(ALL) ALL", false, a.PasswordHash
+			off := false
+			cc.SSHPwauth = &off
+		}
+		cc.Users = append(cc.Users, lu)
+	}
+	for _, f := range c.Extra.Files {
+		cc.WriteFiles = append(cc.WriteFiles, writeFile{Path: f.Path, Owner: f.Owner, Permissions: f.Permissions, Content: f.Content, Defer: f.Defer})
+	}
+	var doc yaml.Node
+	if err := doc.Encode(cc); err != nil {
+		return nil, err
+	}
+	if err := mergeCloudConfig(&doc, c.Extra.CloudConfig); err != nil {
+		return nil, err
+	}
+	body, err := marshal(&doc)
 	if err != nil {
 		return nil, err
 	}
 	return append([]byte("#cloud-config\n"), body...), nil
+}
+
+// mergeCloudConfig adds the spec's cloudConfig to etcdimg's document: the
+// lists etcdimg writes (model.AppendedKeys) get the operator's entries after
+// its own; every other key is added after etcdimg's, in sorted order. model
+// has refused every key etcdimg sets, so nothing is overridden.
+func mergeCloudConfig(doc *yaml.Node, extra map[string]any) error {
+	if doc.Kind != yaml.MappingNode {
+		return fmt.Errorf("cloud-config is a %v node, not a mapping", doc.Kind)
+	}
+	index := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		index[doc.Content[i].Value] = doc.Content[i+1]
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var val yaml.Node
+		if err := val.Encode(extra[k]); err != nil {
+			return fmt.Errorf("cloudConfig.%s: %w", k, err)
+		}
+		if ours, ok := index[k]; ok {
+			if !slices.Contains(model.AppendedKeys, k) || ours.Kind != yaml.SequenceNode || val.Kind != yaml.SequenceNode {
+				return fmt.Errorf("cloudConfig.%s: etcdimg writes this key and model let it through", k)
+			}
+			ours.Content = append(ours.Content, val.Content...)
+			continue
+		}
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, &val)
+	}
+	return nil
 }
 
 // runtimeFile is what starts etcd: a unit running the binary or a

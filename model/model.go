@@ -22,6 +22,8 @@ type Cluster struct {
 	Etcd    Etcd
 	TLS     TLS
 	Nodes   []Node
+	Access  Access
+	Extra   Extra
 	// Membership is the recorded state of a running cluster (which members
 	// bootstrapped it, which joined later); nil on a first build.
 	Membership *Membership

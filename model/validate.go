@@ -81,6 +81,8 @@ func (v *validator) cluster(c *spec.Cluster) *Cluster {
 	m.Etcd = v.etcd(c)
 	m.TLS = v.tls(c, &m.Etcd)
 	m.Nodes = v.nodes(c, m)
+	m.Access = v.access(c.Access, m.Etcd.User.Name)
+	m.Extra = v.extra(c, m)
 	return m
 }
 

@@ -56,6 +56,10 @@ func decodeValue(raw any, v reflect.Value, path string, r *report.Report) {
 		return
 	}
 	switch v.Kind() {
+	case reflect.Interface:
+		// Free-form values (cloudConfig) stay as decoded JSON, numbers as
+		// json.Number; model checks them.
+		v.Set(reflect.ValueOf(raw))
 	case reflect.Pointer:
 		p := reflect.New(v.Type().Elem())
 		decodeValue(raw, p.Elem(), path, r)

@@ -24,6 +24,26 @@ type Cluster struct {
 	Etcd    Etcd    `json:"etcd"`
 	TLS     TLS     `json:"tls"`
 	Nodes   []Node  `json:"nodes"`
+	// Access is who may log in to the nodes; nobody by default.
+	Access Access `json:"access"`
+	// CloudConfig is the operator's own #cloud-config, merged with what
+	// etcdimg writes (model checks its keys; see README "Extra
+	// cloud-config").
+	CloudConfig map[string]any `json:"cloudConfig,omitempty"`
+	// Files are extra write_files entries; they may not touch what etcdimg
+	// writes.
+	Files []File `json:"files,omitempty"`
+}
+
+// File is one extra file cloud-init writes on first boot.
+type File struct {
+	Path        string `json:"path"`
+	Content     string `json:"content"`
+	Owner       string `json:"owner,omitempty"`       // default root:root
+	Permissions string `json:"permissions,omitempty"` // default 0644
+	// Defer writes the file after users and packages exist (cloud-init's
+	// write_files defer), for owners that cloud-init creates.
+	Defer bool `json:"defer,omitempty"`
 }
 
 // Network is the node network every node sits on.
@@ -126,4 +146,23 @@ type Node struct {
 type Scalar struct {
 	Text string
 	Kind string // "string", "number" or "bool"
+}
+
+// Access is how an operator logs in to a node: SSH keys for the image's
+// default user and, optionally, a named admin user with sudo. There is no
+// plaintext password anywhere: a seed is readable by whoever holds the ISO.
+type Access struct {
+	// SSHAuthorizedKeys go to the image's default user (debian on Debian's
+	// cloud images, which has passwordless sudo there).
+	SSHAuthorizedKeys []string `json:"sshAuthorizedKeys,omitempty"`
+	Admin             *Admin   `json:"admin,omitempty"`
+}
+
+// Admin is an extra login user with sudo.
+type Admin struct {
+	Name              string   `json:"name"`
+	SSHAuthorizedKeys []string `json:"sshAuthorizedKeys,omitempty"`
+	// PasswordHash is a crypt(3) hash (mkpasswd -m yescrypt, or sha-512)
+	// for the console only: SSH password logins are turned off with it.
+	PasswordHash string `json:"passwordHash,omitempty"`
 }

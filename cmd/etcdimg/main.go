@@ -394,9 +394,25 @@ func cmdAttach(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.OSInfo, "osinfo", "", "virt-install --osinfo (default debian12, or debian11 where the host does not know debian12)")
 	fs.StringVar(&o.VBoxHostOnly, "vbox-hostonly", attach.DefaultVBoxHostOnly, "VirtualBox host-only network")
 	fs.StringVar(&o.VBoxNATNetwork, "vbox-natnetwork", "", "VirtualBox NAT network instead of host-only (plain NAT gives every VM 10.0.2.15)")
+	fs.StringArrayVar(&o.VirtInstallArgs, "virt-install-arg", nil, "one more virt-install word after the script's own, e.g. --virt-install-arg=--virt-type=qemu where /dev/kvm does not work (repeatable)")
+	libvirtDisk := fs.String("libvirt-disk", "", "libvirt system disk per node, {node} for its name (default /var/lib/libvirt/images/{node}.qcow2)")
+	vboxDisk := fs.String("vbox-disk", "", "VirtualBox system disk per node (VDI, VMDK, VHD), {node} for its name (default DIR/{node}.vdi)")
 	dir, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
+	}
+	for _, d := range []struct {
+		flag, template string
+		set            *func(string) string
+	}{{"--libvirt-disk", *libvirtDisk, &o.DiskPath}, {"--vbox-disk", *vboxDisk, &o.VBoxDiskPath}} {
+		if d.template == "" {
+			continue
+		}
+		f, err := attach.NodePath(d.template)
+		if err != nil {
+			return usageError(fs, stderr, "%s: %v", d.flag, err)
+		}
+		*d.set = f
 	}
 	cluster, nodes, err := attach.ReadCluster(dir)
 	if err != nil {

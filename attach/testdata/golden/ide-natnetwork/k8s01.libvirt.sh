@@ -1,11 +1,14 @@
 #!/bin/bash
 # k8s01.libvirt.sh: written by etcdimg for etcd member k8s01 of cluster k8s.
 #
-#   ./k8s01.libvirt.sh [attach]
+#   ./k8s01.libvirt.sh [attach [VIRT-INSTALL-OPTION...]]
 #       create the VM and boot it with its cloud-init seed (virt-install --import);
+#       options after "attach" go to virt-install as they are, after the script's own,
+#       e.g. --virt-type qemu where /dev/kvm exists but does not work (else the guest
+#       hangs after "Loading initial ramdisk" with no error anywhere);
 #       if the VM exists already, attach the seed for its next boot instead
 #   ./k8s01.libvirt.sh eject
-#       after the first boot: take the seed out again
+#       after the first boot: take the seed out again (again: nothing to do)
 #
 # The seed holds this node's private keys and cloud-init needs it only on the
 # first boot: eject it once etcd runs, then keep the file safe or delete it.
@@ -13,7 +16,10 @@
 # Needs virt-install >= 4 and virsh (Debian: virtinst, libvirt-clients). The
 # connection is $LIBVIRT_DEFAULT_URI, else qemu:///system, where QEMU runs as
 # libvirt-qemu: it must be able to read the seed and the disk (a folder in a
-# home directory usually is not).
+# home directory usually is not). libvirt chowns the seed to its QEMU user when
+# the VM starts and does not give it back: the seed holding this node's keys is
+# then readable by libvirt-qemu too; eject it and delete or chown it after the
+# first boot.
 #
 # The system disk must exist: a copy or an overlay of a Debian 12/13 cloud image,
 # e.g. qemu-img create -f qcow2 -F qcow2 -b debian-12-genericcloud-amd64.qcow2 DISK 8G
@@ -36,6 +42,8 @@ memory='2048'
 vcpus='1'
 osinfo='debian12'
 description='etcd member k8s01 of cluster k8s (etcdimg)'
+# options for virt-install from etcdimg attach --virt-install-arg
+extra=( )
 uri=${LIBVIRT_DEFAULT_URI:-qemu:///system}
 
 # virt-install splits option values at commas and unquotes them like a shell
@@ -74,7 +82,8 @@ create() {
 		--disk "path=$(vq "$seed"),device=cdrom,bus=ide,target.dev=hdc,readonly=on" \
 		--network "network=$(vq "$network"),model=virtio,mac=$mac" \
 		--graphics none \
-		--noautoconsole
+		--noautoconsole \
+		"${extra[@]}" "$@"
 	echo "$name: created and booting; watch it with: virsh --connect $uri console $name"
 }
 
@@ -83,6 +92,20 @@ create() {
 target_source() {
 	virsh --connect "$uri" domblklist "$name" --inactive |
 		awk -v t="$1" 'NR > 2 && $1 == t { sub(/^ *[^ ]+ +/, ""); print }'
+}
+
+# target_of prints the target holding the seed in the persistent definition,
+# or nothing.
+target_of() {
+	virsh --connect "$uri" domblklist "$name" --inactive |
+		awk -v s="$seed" 'NR > 2 && NF >= 2 { t = $1; sub(/^ *[^ ]+ +/, ""); if ($0 == s) { print t; exit } }'
+}
+
+# bus_of prints the bus of the disk with target $1 (libvirt writes every
+# target as <target dev='…' bus='…'/>), or nothing if there is none.
+bus_of() {
+	virsh --connect "$uri" dumpxml "$name" --inactive |
+		sed -n "s/.*<target dev='$1' bus='\([a-z]*\)'.*/\1/p"
 }
 
 attach_existing() {
@@ -95,26 +118,36 @@ attach_existing() {
 }
 
 eject() {
+	# Whichever drive holds the seed; none is success: eject runs twice safely.
+	target=$(target_of)
+	if [ -z "$target" ]; then
+		echo "$name: no seed attached; nothing to do"
+		return 0
+	fi
 	# A running VM loses the seed now too, not only from its next boot.
 	if [ "$(virsh --connect "$uri" domstate "$name")" = running ]; then
-		virsh --connect "$uri" change-media "$name" hdc --eject --config --live
+		virsh --connect "$uri" change-media "$name" "$target" --eject --config --live
 	else
-		virsh --connect "$uri" change-media "$name" hdc --eject --config
+		virsh --connect "$uri" change-media "$name" "$target" --eject --config
 	fi
 	echo "$name: seed ejected; $seed holds its private keys: keep it safe or delete it"
 }
 
 case ${1:-attach} in
 attach)
+	shift $(($# > 0))
 	if virsh --connect "$uri" dominfo "$name" >/dev/null 2>&1; then
+		if [ $# -gt 0 ]; then
+			echo "$name: exists already: the virt-install options $* are not used" >&2
+		fi
 		attach_existing
 	else
-		create
+		create "$@"
 	fi
 	;;
 eject) eject ;;
 *)
-	echo "usage: $0 [attach|eject]" >&2
+	echo "usage: $0 [attach [VIRT-INSTALL-OPTION...]|eject]" >&2
 	exit 2
 	;;
 esac

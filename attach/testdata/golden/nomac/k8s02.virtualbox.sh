@@ -25,6 +25,10 @@
 # so the host-only network must be the spec's subnet, e.g. for 192.168.0.0/24
 # with the host as gateway 192.168.0.1:
 #   VBoxManage hostonlyif ipconfig vboxnet0 --ip 192.168.0.1 --netmask 255.255.255.0
+# VirtualBox 6.1.28 and later on Linux and macOS allow host-only addresses only
+# in 192.168.56.0/21 unless /etc/vbox/networks.conf lists more (else that command
+# fails with E_ACCESSDENIED): this script checks the node's address against both
+# first and says what to add, e.g. the line "* 192.168.0.0/24".
 # For a way out use a NAT network instead: --nic1 natnetwork --nat-network1 NAME.
 # The spec gives this node no MAC, so network-config names the NIC instead (the
 # spec's interface, eth0 by default): the guest must call it that. Give the node
@@ -40,9 +44,45 @@ cpus='2'
 group='/k8s'
 description='etcd member k8s02 of cluster k8s (etcdimg)'
 console='/srv/etcdimg/out/seed-cluster/k8s02.console.log'
+ip='192.168.0.148'
 
 attach_seed() {
 	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --type dvddrive --medium "$seed"
+}
+# in_cidr ADDR CIDR: is the IPv4 address in the IPv4 network? (IPv6: no)
+in_cidr() {
+	local net=${2%/*} bits=${2#*/} a b c d n m mask
+	case $1$net in *:*) return 1 ;; esac
+	case $bits in '' | *[!0-9]* | ???*) return 1 ;; esac
+	[ "$bits" -le 32 ] || return 1
+	IFS=. read -r a b c d <<<"$1"
+	n=$(((a << 24) + (b << 16) + (c << 8) + d))
+	IFS=. read -r a b c d <<<"$net"
+	m=$(((a << 24) + (b << 16) + (c << 8) + d))
+	mask=$(((0xffffffff << (32 - bits)) & 0xffffffff))
+	[ $((n & mask)) -eq $((m & mask)) ]
+}
+
+# check_hostonly stops before any change when VirtualBox would refuse the
+# host-only network this node needs: 6.1.28 and later (Linux, macOS) allow
+# only 192.168.56.0/21 unless /etc/vbox/networks.conf ("* CIDR..." lines)
+# lists the range. IPv6 ranges are not checked.
+check_hostonly() {
+	local conf=/etc/vbox/networks.conf star ranges r
+	case $ip in '' | *:*) return 0 ;; esac
+	case $(uname -s) in Linux | Darwin) ;; *) return 0 ;; esac
+	in_cidr "$ip" 192.168.56.0/21 && return 0
+	if [ -r "$conf" ]; then
+		while read -r star ranges; do
+			[ "$star" = '*' ] || continue
+			for r in $ranges; do
+				in_cidr "$ip" "$r" && return 0
+			done
+		done <"$conf"
+	fi
+	echo "$0: $name's address $ip is outside the host-only ranges VirtualBox allows (192.168.56.0/21 and those in /etc/vbox/networks.conf);" >&2
+	echo "  as root, add the spec's network.cidr, e.g.: echo '* ${ip%.*}.0/24' >>/etc/vbox/networks.conf" >&2
+	exit 1
 }
 
 create() {
@@ -50,6 +90,7 @@ create() {
 		echo "$0: no system disk $disk; see the top of this script" >&2
 		exit 1
 	fi
+	check_hostonly
 	# The VM exists from here on: should a later step fail, a second run
 	# would take it for a finished one; remove it first with
 	# VBoxManage unregistervm NAME --delete.
