@@ -71,6 +71,8 @@ func (s *Scenario) VerifyAccess() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// hostAddr is the bridge's address in CIDR form; the route names the IP.
+	gw, _, _ = strings.Cut(gw, "/")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for i, n := range s.Info.Nodes {
