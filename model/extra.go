@@ -2,7 +2,6 @@ package model
 
 import (
 	"encoding/json"
-	"fmt"
 	"path"
 	"regexp"
 	"slices"
@@ -228,7 +227,7 @@ func sortedKeys[V any](m map[string]V) []string {
 func (v *validator) shape(p string, val any, s *shape, m *Cluster) bool {
 	ok := true
 	bad := func(want string) bool {
-		v.errf(p, "expected %s, got %s", want, kindOf(val))
+		v.errf(p, "expected %s, got %s", want, spec.JSONKind(val))
 		return false
 	}
 	switch s.kind {
@@ -272,7 +271,7 @@ func (v *validator) shape(p string, val any, s *shape, m *Cluster) bool {
 		case []any:
 			for i, a := range c {
 				if _, is := a.(string); !is {
-					v.errf(report.Index(p, i), "expected a string (one argv word), got %s", kindOf(a))
+					v.errf(report.Index(p, i), "expected a string (one argv word), got %s", spec.JSONKind(a))
 					ok = false
 				}
 			}
@@ -288,7 +287,7 @@ func (v *validator) shape(p string, val any, s *shape, m *Cluster) bool {
 			}
 			for i, a := range c {
 				if _, is := a.(string); !is {
-					v.errf(report.Index(p, i), "expected a string, got %s", kindOf(a))
+					v.errf(report.Index(p, i), "expected a string, got %s", spec.JSONKind(a))
 					ok = false
 				}
 			}
@@ -308,7 +307,7 @@ func (v *validator) shape(p string, val any, s *shape, m *Cluster) bool {
 func (v *validator) extraUser(p string, val any, m *Cluster) bool {
 	u, is := val.(map[string]any)
 	if !is {
-		v.errf(p, "expected an object with a name, got %s (\"default\" is always in etcdimg's list)", kindOf(val))
+		v.errf(p, "expected an object with a name, got %s (\"default\" is always in etcdimg's list)", spec.JSONKind(val))
 		return false
 	}
 	ok := true
@@ -331,7 +330,7 @@ func (v *validator) extraUser(p string, val any, m *Cluster) bool {
 		case "ssh_authorized_keys":
 			keys, is := u[k].([]any)
 			if !is {
-				v.errf(kp, "expected a list of SSH public keys, got %s", kindOf(u[k]))
+				v.errf(kp, "expected a list of SSH public keys, got %s", spec.JSONKind(u[k]))
 				ok = false
 				continue
 			}
@@ -339,7 +338,7 @@ func (v *validator) extraUser(p string, val any, m *Cluster) bool {
 			for i, e := range keys {
 				s, is := e.(string)
 				if !is {
-					v.errf(report.Index(kp, i), "expected a string, got %s", kindOf(e))
+					v.errf(report.Index(kp, i), "expected a string, got %s", spec.JSONKind(e))
 					ok = false
 					continue
 				}
@@ -358,7 +357,7 @@ func (v *validator) extraUser(p string, val any, m *Cluster) bool {
 			ok = false
 		case "uid":
 			if n, is := u[k].(json.Number); !is || strings.ContainsAny(n.String(), ".eE-") {
-				v.errf(kp, "expected a non-negative integer, got %s", kindOf(u[k]))
+				v.errf(kp, "expected a non-negative integer, got %s", spec.JSONKind(u[k]))
 				ok = false
 			}
 		default:
@@ -372,24 +371,6 @@ func (v *validator) extraUser(p string, val any, m *Cluster) bool {
 		}
 	}
 	return ok
-}
-
-func kindOf(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return fmt.Sprintf("string %q", x)
-	case json.Number:
-		return "number " + x.String()
-	case bool:
-		return fmt.Sprintf("boolean %v", x)
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // plain turns decoded JSON into values YAML marshals as cloud-init reads

@@ -26,7 +26,7 @@ func Decode(data []byte) (*Cluster, report.Report) {
 		return nil, r
 	}
 	if _, ok := raw.(map[string]any); !ok {
-		r.Errorf("", "spec must evaluate to an object, got %s; did the file forget to call etcdimg.cluster({...})?", jsonKind(raw))
+		r.Errorf("", "spec must evaluate to an object, got %s; did the file forget to call etcdimg.cluster({...})?", JSONKind(raw))
 		return nil, r
 	}
 	var c Cluster
@@ -51,7 +51,7 @@ func decodeValue(raw any, v reflect.Value, path string, r *report.Report) {
 		case bool:
 			v.Set(reflect.ValueOf(Scalar{Text: fmt.Sprint(x), Kind: "bool"}))
 		default:
-			r.Errorf(path, "expected a string, number or boolean, got %s", jsonKind(raw))
+			r.Errorf(path, "expected a string, number or boolean, got %s", JSONKind(raw))
 		}
 		return
 	}
@@ -67,21 +67,21 @@ func decodeValue(raw any, v reflect.Value, path string, r *report.Report) {
 	case reflect.String:
 		s, ok := raw.(string)
 		if !ok {
-			r.Errorf(path, "expected a string, got %s", jsonKind(raw))
+			r.Errorf(path, "expected a string, got %s", JSONKind(raw))
 			return
 		}
 		v.SetString(s)
 	case reflect.Bool:
 		b, ok := raw.(bool)
 		if !ok {
-			r.Errorf(path, "expected true or false, got %s", jsonKind(raw))
+			r.Errorf(path, "expected true or false, got %s", JSONKind(raw))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int:
 		n, ok := raw.(json.Number)
 		if !ok {
-			r.Errorf(path, "expected an integer, got %s", jsonKind(raw))
+			r.Errorf(path, "expected an integer, got %s", JSONKind(raw))
 			return
 		}
 		i, err := n.Int64()
@@ -97,7 +97,7 @@ func decodeValue(raw any, v reflect.Value, path string, r *report.Report) {
 	case reflect.Slice:
 		arr, ok := raw.([]any)
 		if !ok {
-			r.Errorf(path, "expected an array, got %s", jsonKind(raw))
+			r.Errorf(path, "expected an array, got %s", JSONKind(raw))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(arr), len(arr))
@@ -108,7 +108,7 @@ func decodeValue(raw any, v reflect.Value, path string, r *report.Report) {
 	case reflect.Map:
 		obj, ok := raw.(map[string]any)
 		if !ok {
-			r.Errorf(path, "expected an object, got %s", jsonKind(raw))
+			r.Errorf(path, "expected an object, got %s", JSONKind(raw))
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(obj))
@@ -121,7 +121,7 @@ func decodeValue(raw any, v reflect.Value, path string, r *report.Report) {
 	case reflect.Struct:
 		obj, ok := raw.(map[string]any)
 		if !ok {
-			r.Errorf(path, "expected an object, got %s", jsonKind(raw))
+			r.Errorf(path, "expected an object, got %s", JSONKind(raw))
 			return
 		}
 		fields := structFields(v.Type())
@@ -165,7 +165,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func jsonKind(v any) string {
+// JSONKind names the kind of a decoded JSON value for an error message
+// ("got string \"x\"", "got a list").
+func JSONKind(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "null"
@@ -176,7 +178,7 @@ func jsonKind(v any) string {
 	case bool:
 		return fmt.Sprintf("boolean %v", x)
 	case []any:
-		return "an array"
+		return "a list"
 	case map[string]any:
 		return "an object"
 	}
