@@ -4,7 +4,7 @@
 # Debian release (bookworm, trixie) is built once into $(ETCDIMG_E2E_CACHE)
 # (default /var/cache/etcdimg-e2e).
 #
-#   make e2e                                   # default set (~22 min under TCG)
+#   make e2e                                   # default set (~40 min under TCG)
 #   make e2e E2E_RUN=TestFirstBootTLS          # one scenario, on its releases
 #   make e2e E2E_RUN=TestFirstBootTLS/trixie   # one scenario on one release
 #   make e2e ETCDIMG_E2E_RELEASES=trixie       # every scenario on trixie only
@@ -13,7 +13,7 @@
 # Failures print the artifacts folder (serial logs, guest reports, seeds):
 # e2e/artifacts/<spec>-<release>-<time>/ (ETCDIMG_E2E_KEEP=1 keeps it on success too).
 E2E_RUN ?= .
-E2E_TIMEOUT ?= 45m
+E2E_TIMEOUT ?= 60m
 E2E_PKGS := qemu-system-x86 qemu-utils debootstrap iproute2 e2fsprogs genisoimage openssh-client
 
 .PHONY: e2e e2e-deps e2e-base-image

@@ -1,1 +1,0 @@
-(import 'cluster.libsonnet').cluster('reboot', 3)
