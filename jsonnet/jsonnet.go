@@ -11,7 +11,11 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 
 	gojsonnet "github.com/google/go-jsonnet"
 
@@ -28,11 +32,33 @@ const LibraryName = "etcdimg.libsonnet"
 
 // Options mirror the jsonnet CLI's flags.
 type Options struct {
-	JPath   []string          // -J/--jpath, searched in order after the importing file's folder
+	// JPath are the library folders searched after the importing file's
+	// folder, from the last to the first, as go-jsonnet and the jsonnet CLI
+	// do (the right-most -J wins).
+	JPath   []string
 	ExtStr  map[string]string // --ext-str
 	ExtCode map[string]string // --ext-code
 	TLAStr  map[string]string // --tla-str
 	TLACode map[string]string // --tla-code
+	// Stdin is read when the spec's path is Stdin ("-"); nil means
+	// os.Stdin.
+	Stdin io.Reader
+}
+
+// Stdin as a spec's path reads the spec from standard input, as the jsonnet
+// CLI does; messages name it StdinName. Relative imports and the spec's
+// relative paths then resolve from the working folder.
+const (
+	Stdin     = "-"
+	StdinName = "<stdin>"
+)
+
+// ImportCode is Jsonnet code importing the file at path: what the jsonnet
+// CLI's --ext-code-file and --tla-code-file pass, so the file's own
+// relative imports resolve beside it and its errors name it.
+func ImportCode(path string) string {
+	// A verbatim string: no escapes but '' for a quote.
+	return "import @'" + strings.ReplaceAll(path, "'", "''") + "'"
 }
 
 // Library returns the bundled library source.
@@ -99,6 +125,13 @@ func newVM(opts Options) *gojsonnet.VM {
 // EvaluateFile evaluates the spec at path and returns its JSON. Jsonnet
 // errors come back as go-jsonnet formats them, with file:line:column.
 func EvaluateFile(path string, opts Options) ([]byte, error) {
+	if path == Stdin {
+		src, err := readStdin(opts.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read spec: %w", err)
+		}
+		return EvaluateSnippet(StdinName, src, opts)
+	}
 	// A regular file of sane size only: `validate /dev/zero` would read
 	// until memory runs out, and a FIFO would hang.
 	if err := inputfile.Stat(path, inputfile.MaxSpec); err != nil {
@@ -111,6 +144,22 @@ func EvaluateFile(path string, opts Options) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(out), nil
+}
+
+// readStdin reads a spec from r (os.Stdin when nil) up to the bound a spec
+// file has: an endless pipe must not exhaust memory either.
+func readStdin(r io.Reader) (string, error) {
+	if r == nil {
+		r = os.Stdin
+	}
+	b, err := io.ReadAll(io.LimitReader(r, inputfile.MaxSpec+1))
+	if err != nil {
+		return "", &fs.PathError{Op: "read", Path: StdinName, Err: err}
+	}
+	if len(b) > inputfile.MaxSpec {
+		return "", &fs.PathError{Op: "read", Path: StdinName, Err: fmt.Errorf("is more than the %d bytes this input may have", inputfile.MaxSpec)}
+	}
+	return string(b), nil
 }
 
 // EvaluateSnippet evaluates src; path only names it in error messages, and

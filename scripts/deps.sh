@@ -19,6 +19,8 @@ declare -A pkg=(
 	[virt-xml-validate]=libvirt-clients
 	[xmllint]=libxml2-utils
 	[debootstrap]=debootstrap
+	[zsh]=zsh
+	[fish]=fish
 )
 missing=()
 for tool in "${!pkg[@]}"; do

@@ -22,13 +22,9 @@ import (
 
 	"github.com/etcdimg/etcdimg/attach"
 	"github.com/etcdimg/etcdimg/generator"
-	"github.com/etcdimg/etcdimg/jsonnet"
 	"github.com/etcdimg/etcdimg/pipeline"
 	"github.com/etcdimg/etcdimg/report"
 )
-
-// version is set by the Makefile with -ldflags.
-var version = "dev"
 
 const (
 	exitOK    = 0
@@ -42,115 +38,11 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `etcdimg compiles a Jsonnet etcd cluster spec into cloud-init seed ISOs.
-
-Usage:
-  etcdimg build SPEC -o DIR [flags]    write DIR/<node>.iso and DIR/<node>/{user-data,meta-data,network-config}
-  etcdimg render SPEC [-o DIR] [flags] print (or write) the cloud-init files, no ISOs
-  etcdimg validate SPEC [flags]        check the spec and report every problem
-  etcdimg attach DIR [flags]           write DIR/<node>.libvirt.sh and DIR/<node>.virtualbox.sh for built seeds
-  etcdimg status DIR [-o json]         show every member of the running cluster; exit 0 only when all are healthy
-  etcdimg snapshot save DIR -o FILE    save a verified snapshot of the running cluster (0600)
-  etcdimg snapshot verify FILE         check a snapshot with etcd's integrity check
-  etcdimg member remove DIR NODE       remove a member (name or hex id), refused when it would break quorum
-  etcdimg version                      print the version
-
-Examples:
-  etcdimg validate cluster.jsonnet --ext-str etcd_sha256=$(cut -d' ' -f1 etcd.tar.gz.sha256)
-  etcdimg build cluster.jsonnet -o out/seeds --etcd-release out/etcd-release/etcd-v3.6.16-linux-amd64.tar.gz
-  etcdimg render cluster.jsonnet --node k8s01
-  etcdimg status out/seeds
-  etcdimg snapshot save out/seeds -o backup.db
-
-Run 'etcdimg COMMAND --help' for a command's flags.
-`
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
+	if len(args) > 0 && args[0] == "--version" {
+		return cmdVersion(args[1:], stdout, stderr)
 	}
-	switch args[0] {
-	case "build":
-		return cmdBuild(ctx, args[1:], stdout, stderr)
-	case "render":
-		return cmdRender(args[1:], stdout, stderr)
-	case "validate":
-		return cmdValidate(args[1:], stdout, stderr)
-	case "attach":
-		return cmdAttach(args[1:], stdout, stderr)
-	case "status":
-		return cmdStatus(ctx, args[1:], stdout, stderr)
-	case "snapshot":
-		return cmdSnapshot(ctx, args[1:], stdout, stderr)
-	case "member":
-		return cmdMember(ctx, args[1:], stdout, stderr)
-	case "version", "--version":
-		if code, ok := parseArgs(newFlagSet("version", ""), args[1:], 0, stdout, stderr); !ok {
-			return code
-		}
-		fmt.Fprintf(stdout, "etcdimg %s\n", version)
-		return exitOK
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
-	default:
-		fmt.Fprintf(stderr, "etcdimg: unknown command %q\n\n%s", args[0], usage)
-		return exitUsage
-	}
-}
-
-// jsonnetFlags are the jsonnet CLI's flags, shared by every command.
-type jsonnetFlags struct {
-	jpath                           []string
-	extStr, extCode, tlaStr, tlaCod []string
-}
-
-func (j *jsonnetFlags) register(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&j.jpath, "jpath", "J", nil, "add a Jsonnet library search folder (repeatable)")
-	fs.StringArrayVar(&j.extStr, "ext-str", nil, "external variable `var[=str]` (without =str: from the environment)")
-	fs.StringArrayVar(&j.extCode, "ext-code", nil, "external variable `var[=code]` as Jsonnet code")
-	fs.StringArrayVar(&j.tlaStr, "tla-str", nil, "top-level argument `var[=str]`")
-	fs.StringArrayVar(&j.tlaCod, "tla-code", nil, "top-level argument `var[=code]` as Jsonnet code")
-}
-
-func (j *jsonnetFlags) options() (jsonnet.Options, error) {
-	o := jsonnet.Options{JPath: j.jpath}
-	var err error
-	for _, x := range []struct {
-		flag string
-		in   []string
-		out  *map[string]string
-	}{{"--ext-str", j.extStr, &o.ExtStr}, {"--ext-code", j.extCode, &o.ExtCode}, {"--tla-str", j.tlaStr, &o.TLAStr}, {"--tla-code", j.tlaCod, &o.TLACode}} {
-		if *x.out, err = keyValues(x.flag, x.in); err != nil {
-			return o, err
-		}
-	}
-	return o, nil
-}
-
-// keyValues parses var=value pairs; a bare var takes its value from the
-// environment, as the jsonnet CLI does.
-func keyValues(flag string, in []string) (map[string]string, error) {
-	if len(in) == 0 {
-		return nil, nil
-	}
-	m := map[string]string{}
-	for _, kv := range in {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			env, set := os.LookupEnv(k)
-			if !set {
-				return nil, fmt.Errorf("%s %s: no '=' and no environment variable %s", flag, kv, k)
-			}
-			v = env
-		}
-		if k == "" {
-			return nil, fmt.Errorf("%s %q: empty variable name", flag, kv)
-		}
-		m[k] = v
-	}
-	return m, nil
+	return dispatch(ctx, "", commands, args, stdout, stderr)
 }
 
 // parseArgs is every command's flag and argument handling, so that they all
@@ -159,9 +51,13 @@ func keyValues(flag string, in []string) (map[string]string, error) {
 //   - an unknown flag, a bad flag value or a wrong number of arguments
 //     prints the error and the usage to stderr: exit 2.
 //
-// nargs is the number of positional arguments the command takes. ok is
-// false when the command must return code now.
+// nargs is the number of positional arguments the command takes (anyArgs:
+// any number). ok is false when the command must return code now.
 func parseArgs(fs *pflag.FlagSet, args []string, nargs int, stdout, stderr io.Writer) (code int, ok bool) {
+	if hook := inspecting.Load(); hook != nil {
+		(*hook)(fs)
+		return exitOK, false
+	}
 	// pflag prints nothing itself with ContinueOnError, except through
 	// Usage; the output is chosen here, per case.
 	fs.SetOutput(io.Discard)
@@ -173,7 +69,7 @@ func parseArgs(fs *pflag.FlagSet, args []string, nargs int, stdout, stderr io.Wr
 		}
 		return usageError(fs, stderr, "%v", err), false
 	}
-	if fs.NArg() != nargs {
+	if nargs != anyArgs && fs.NArg() != nargs {
 		want := "no arguments"
 		switch nargs {
 		case 0:
@@ -206,12 +102,15 @@ func parse(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (string, 
 	return fs.Arg(0), exitOK, true
 }
 
+// anyArgs as parseArgs' nargs takes any number of arguments.
+const anyArgs = -1
+
+// newFlagSet makes a command's flag set; its usage (--help) has the
+// synopsis, the command's summary, its flags and its examples (commands.go).
 func newFlagSet(name, synopsis string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: etcdimg %s %s\n\nFlags:\n%s", name, synopsis, fs.FlagUsages())
-	}
+	fs.Usage = func() { commandUsage(fs, synopsis) }
 	return fs
 }
 
@@ -237,11 +136,11 @@ func loadSpec(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (l *pi
 	if !ok {
 		return nil, code, false
 	}
-	jo, err := jf.options()
-	if err != nil {
-		return nil, usageError(fs, stderr, "%v", err), false
+	jo, code, ok := jf.resolve(fs, stderr)
+	if !ok {
+		return nil, code, false
 	}
-	l, err = pipeline.Load(specPath, jo)
+	l, err := pipeline.Load(specPath, jo)
 	if err != nil {
 		return nil, specExit(stderr, err), false
 	}
@@ -252,18 +151,10 @@ func loadSpec(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (l *pi
 	return l, exitOK, true
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	l, code, ok := loadSpec(newFlagSet("validate", "SPEC [flags]"), args, stdout, stderr)
-	if !ok {
-		return code
-	}
-	fmt.Fprintf(stdout, "%s: cluster %q with %d nodes is valid\n", l.SpecPath, l.Cluster.Name, len(l.Cluster.Nodes))
-	return exitOK
-}
-
 func cmdRender(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("render", "SPEC [-o DIR] [--node NAME] [flags]")
 	out := fs.StringP("output", "o", "", "write DIR/<node>/{user-data,meta-data,network-config} instead of printing")
+	setCompletion(fs, "output", argDir)
 	nodes := fs.StringArray("node", nil, "render only this node (repeatable)")
 	force := fs.Bool("force", false, "with -o: write into an existing folder that etcdimg did not create")
 	l, code, ok := loadSpec(fs, args, stdout, stderr)
@@ -324,6 +215,10 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVarP(&o.NoISO, "no-iso", "", false, "write only the cloud-init files")
 	fs.StringVar(&o.Format, "format", pipeline.FormatISO, "seed format: iso (a CD-ROM) or vfat (a disk image, DIR/<node>.img)")
 	quiet := fs.BoolP("quiet", "q", false, "print nothing but warnings and errors")
+	setCompletion(fs, "output", argDir)
+	setCompletion(fs, "etcd-release", argFile)
+	setCompletion(fs, "pki-dir", argDir)
+	setCompletion(fs, "format", argWords, pipeline.FormatISO, pipeline.FormatVFAT)
 	var jf jsonnetFlags
 	jf.register(fs)
 	specPath, code, ok := parse(fs, args, stdout, stderr)
@@ -336,10 +231,10 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := pipeline.CheckFormat(o.Format); err != nil {
 		return usageError(fs, stderr, "--format: %v", err)
 	}
-	var err error
-	if o.Jsonnet, err = jf.options(); err != nil {
-		return usageError(fs, stderr, "%v", err)
+	if o.Jsonnet, code, ok = jf.resolve(fs, stderr); !ok {
+		return code
 	}
+	var err error
 	if o.Epoch, err = sourceDateEpoch(); err == nil && !o.NoISO {
 		err = pipeline.CheckEpoch(o.Epoch, o.Format)
 	}
@@ -397,6 +292,9 @@ func cmdAttach(args []string, stdout, stderr io.Writer) int {
 	fs.StringArrayVar(&o.VirtInstallArgs, "virt-install-arg", nil, "one more virt-install word after the script's own, e.g. --virt-install-arg=--virt-type=qemu where /dev/kvm does not work (repeatable)")
 	libvirtDisk := fs.String("libvirt-disk", "", "libvirt system disk per node, {node} for its name (default /var/lib/libvirt/images/{node}.qcow2)")
 	vboxDisk := fs.String("vbox-disk", "", "VirtualBox system disk per node (VDI, VMDK, VHD), {node} for its name (default DIR/{node}.vdi)")
+	setCompletion(fs, "cd-bus", argWords, "scsi", "ide")
+	setCompletion(fs, "libvirt-disk", argFile)
+	setCompletion(fs, "vbox-disk", argFile)
 	dir, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return code

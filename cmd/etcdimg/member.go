@@ -6,46 +6,16 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/spf13/pflag"
-
 	"github.com/etcdimg/etcdimg/etcdclient"
 )
-
-func cmdMember(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const sub = "Usage:\n  etcdimg member remove DIR NODE [--dry-run]   remove a member (by name, or id in hex), quorum-safe\n"
-	if len(args) == 0 {
-		fmt.Fprint(stderr, sub)
-		return exitUsage
-	}
-	switch args[0] {
-	case "remove":
-		return cmdMemberRemove(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, sub)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "etcdimg member: unknown subcommand %q\n%s", args[0], sub)
-	return exitUsage
-}
 
 func cmdMemberRemove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("member remove", "DIR NODE [flags]")
 	dry := fs.Bool("dry-run", false, "check and say what would be done; change nothing")
 	var cf clientFlags
 	cf.register(fs)
-	// As every command: --help on stdout, a usage error and the usage on
-	// stderr with exit 2.
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return memberUsage(fs, stderr, err.Error())
-	}
-	if fs.NArg() != 2 {
-		return memberUsage(fs, stderr, fmt.Sprintf("want DIR and NODE, got %d arguments", fs.NArg()))
+	if code, ok := parseArgs(fs, args, 2, stdout, stderr); !ok {
+		return code
 	}
 	dir, node := fs.Arg(0), fs.Arg(1)
 	c, ok := cf.open("member remove", dir, stderr)
@@ -88,13 +58,6 @@ func cmdMemberRemove(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "next: take %s out of the spec and rebuild; its data dir is no longer a member, so it may only come back with a new join seed\n", r.Name)
 	return exitOK
-}
-
-func memberUsage(fs *pflag.FlagSet, stderr io.Writer, msg string) int {
-	fmt.Fprintf(stderr, "etcdimg %s: %s\n\n", fs.Name(), msg)
-	fs.SetOutput(stderr)
-	fs.Usage()
-	return exitUsage
 }
 
 func plural(n int, word string) string {

@@ -76,7 +76,7 @@ func TestMemberUsage(t *testing.T) {
 	}{
 		{[]string{"member"}, 2, "etcdimg member remove DIR NODE"},
 		{[]string{"member", "add"}, 2, `unknown subcommand "add"`},
-		{[]string{"member", "remove", "dir"}, 2, "want DIR and NODE, got 1 arguments"},
+		{[]string{"member", "remove", "dir"}, 2, "want 2 arguments, got 1 (dir)"},
 		{[]string{"member", "remove", "--bogus", "dir", "n1"}, 2, "etcdimg member remove: unknown flag: --bogus\n\nUsage: etcdimg member remove DIR NODE"},
 		{[]string{"member", "remove", t.TempDir(), "n1"}, 1, "no such file"},
 	} {

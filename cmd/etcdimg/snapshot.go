@@ -11,30 +11,12 @@ import (
 	"github.com/etcdimg/etcdimg/snapshot"
 )
 
-func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const sub = "Usage:\n  etcdimg snapshot save DIR -o FILE [--node NAME]   save a verified snapshot of the running cluster\n  etcdimg snapshot verify FILE                     check a snapshot file with etcd's integrity check\n"
-	if len(args) == 0 {
-		fmt.Fprint(stderr, sub)
-		return exitUsage
-	}
-	switch args[0] {
-	case "save":
-		return cmdSnapshotSave(ctx, args[1:], stdout, stderr)
-	case "verify", "status":
-		return cmdSnapshotVerify(args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, sub)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "etcdimg snapshot: unknown subcommand %q\n%s", args[0], sub)
-	return exitUsage
-}
-
 func cmdSnapshotSave(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("snapshot save", "DIR -o FILE [flags]")
 	out := fs.StringP("output", "o", "", "the snapshot file to write (replaced only by a complete, verified snapshot)")
 	node := fs.String("node", "", "take the snapshot from this member (default: the first healthy voting member)")
 	endpoint := fs.String("endpoint", "", "take the snapshot from this client URL (default: see --node)")
+	setCompletion(fs, "output", argFile)
 	var cf clientFlags
 	cf.register(fs)
 	dir, code, ok := parse(fs, args, stdout, stderr)

@@ -40,6 +40,7 @@ func (f *clientFlags) open(cmd, dir string, stderr io.Writer) (*etcdclient.Clien
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("status", "DIR [flags]")
 	output := fs.StringP("output", "o", "table", "output format: table or json")
+	setCompletion(fs, "output", argWords, "table", "json")
 	var cf clientFlags
 	cf.register(fs)
 	dir, code, ok := parse(fs, args, stdout, stderr)
