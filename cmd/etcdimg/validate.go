@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/etcdimg/etcdimg/pipeline"
 	"github.com/etcdimg/etcdimg/report"
@@ -74,7 +75,8 @@ func printValidation(stdout, stderr io.Writer, specPath string, l *pipeline.Load
 	if loadErr != nil {
 		// The spec did not evaluate (Jsonnet error, unreadable file): one
 		// finding about the whole spec.
-		v.Findings = append(v.Findings, finding{Severity: report.Error.String(), Message: loadErr.Error()})
+		msg := strings.TrimPrefix(loadErr.Error(), pipeline.ErrSpec.Error()+": ")
+		v.Findings = append(v.Findings, finding{Severity: report.Error.String(), Message: strings.TrimSpace(msg)})
 		v.Errors = 1
 	} else {
 		for _, e := range l.Report.Entries {
@@ -91,6 +93,7 @@ func printValidation(stdout, stderr io.Writer, specPath string, l *pipeline.Load
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<stdin>", "<node>" as they are
 	if err := enc.Encode(v); err != nil {
 		fmt.Fprintf(stderr, "etcdimg validate: %v\n", err)
 		return exitSpec
