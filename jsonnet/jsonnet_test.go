@@ -99,3 +99,47 @@ func TestRelativeImportsBesideSpec(t *testing.T) {
 		t.Fatalf("got %s, %v", out, err)
 	}
 }
+
+// "-" reads the spec from Stdin, named <stdin> in errors, bounded like a
+// spec file: an endless pipe is refused at the bound, not read to the end.
+func TestEvaluateStdin(t *testing.T) {
+	out, err := jsonnet.EvaluateFile(jsonnet.Stdin, jsonnet.Options{Stdin: strings.NewReader(`{ a: std.extVar('x') }`), ExtStr: map[string]string{"x": "y"}})
+	if err != nil || string(out) != "{\n   \"a\": \"y\"\n}\n" {
+		t.Errorf("stdin spec: %q, %v", out, err)
+	}
+	_, err = jsonnet.EvaluateFile(jsonnet.Stdin, jsonnet.Options{Stdin: strings.NewReader("{ a: }")})
+	if err == nil || !strings.HasPrefix(err.Error(), "<stdin>:1:") {
+		t.Errorf("stdin syntax error: %v", err)
+	}
+	endless := &countingReader{}
+	_, err = jsonnet.EvaluateFile(jsonnet.Stdin, jsonnet.Options{Stdin: endless})
+	if err == nil || err.Error() != "read spec: read <stdin>: is more than the 16777216 bytes this input may have" {
+		t.Errorf("endless stdin: %v", err)
+	}
+	if endless.n > 16<<20+64<<10 {
+		t.Errorf("read %d bytes of an endless stdin", endless.n)
+	}
+}
+
+type countingReader struct{ n int }
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	r.n += len(p)
+	return len(p), nil
+}
+
+// ImportCode is what --ext-code-file passes: an import of exactly that
+// file, whatever characters its path has.
+func TestImportCode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), `it's "here"`)
+	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
+	os.WriteFile(filepath.Join(dir, "code.jsonnet"), []byte(`(import 'lib/x.libsonnet') + 1`), 0o644)
+	os.WriteFile(filepath.Join(dir, "lib", "x.libsonnet"), []byte(`41`), 0o644)
+	v := eval(t, `{ v: std.extVar('c') }`, jsonnet.Options{ExtCode: map[string]string{"c": jsonnet.ImportCode(filepath.Join(dir, "code.jsonnet"))}})
+	if v["v"] != float64(42) {
+		t.Errorf("got %v", v)
+	}
+}

@@ -154,8 +154,8 @@ etcdimg member remove out/seeds 8e9e05c52164694d`,
 			examples: `# bash: for this shell, or for every new one
 source <(etcdimg completion bash)
 etcdimg completion bash | sudo tee /etc/bash_completion.d/etcdimg >/dev/null
-# zsh: a file named _etcdimg in a folder of $fpath, before compinit runs
-etcdimg completion zsh > "${fpath[1]}/_etcdimg"
+# zsh: a file named _etcdimg in a folder of $fpath (fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc)
+mkdir -p ~/.zfunc && etcdimg completion zsh > ~/.zfunc/_etcdimg
 # fish
 etcdimg completion fish > ~/.config/fish/completions/etcdimg.fish`,
 			run: func(_ context.Context, args []string, stdout, stderr io.Writer) int {

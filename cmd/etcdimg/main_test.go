@@ -67,6 +67,19 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"version"}, 0},
 		{[]string{"--help"}, 0},
 		{[]string{"build", "--help"}, 0},
+		{[]string{"help", "build"}, 0},
+		{[]string{"help", "nope"}, 2},
+		{[]string{"--version"}, 0},
+		{[]string{"completion", "bash"}, 0},
+		{[]string{"completion", "csh"}, 2},
+		{[]string{"snapshot"}, 2},
+		{[]string{"validate", "-o", "json", good}, 0},
+		{[]string{"validate", "-o", "json", bad}, 1},
+		{[]string{"validate", "-o", "json", syntax}, 1},
+		{[]string{"validate", "-o", "xml", good}, 2},
+		{[]string{"validate", "--ext-str-file", "x=" + filepath.Join(dir, "missing"), good}, 1},
+		{[]string{"validate", "--ext-str-file", "x", good}, 2},
+		{[]string{"build", good, "-o", filepath.Join(dir, "out"), "--tla-code-file", "x=" + dir}, 1},
 	} {
 		var out, errb strings.Builder
 		if got := run(context.Background(), tc.args, &out, &errb); got != tc.code {
