@@ -300,7 +300,7 @@ func printExamples(w io.Writer, lines []string) {
 // examples. newFlagSet installs it as the flag set's Usage.
 func commandUsage(fs *pflag.FlagSet, synopsis string) {
 	w := fs.Output()
-	fmt.Fprintf(w, "Usage: etcdimg %s %s\n", fs.Name(), synopsis)
+	fmt.Fprintf(w, "Usage: %s\n", strings.TrimSpace("etcdimg "+fs.Name()+" "+synopsis))
 	c, n := findCommand(strings.Fields(fs.Name()))
 	if c != nil && n == len(strings.Fields(fs.Name())) {
 		fmt.Fprintf(w, "\n%s.\n", upperFirst(c.summary))
@@ -345,7 +345,9 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // inspecting, while set, makes parseArgs hand the command's complete flag
 // set to it instead of parsing: the completion scripts ask each command
-// for the flags it really parses, so they cannot drift apart.
+// for the flags it really parses, so they cannot drift apart. It is
+// process-wide: only `etcdimg completion` and tests set it, never while a
+// command runs.
 // Only flagsOf sets it, one at a time.
 var (
 	inspectMu  sync.Mutex

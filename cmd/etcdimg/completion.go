@@ -81,7 +81,6 @@ func completionModel() []*compCommand {
 			if fs := flagsOf(cc.path); fs != nil {
 				fs.VisitAll(func(f *pflag.Flag) { cc.flags = append(cc.flags, newCompFlag(f)) })
 			}
-			cc.flags = append(cc.flags, compFlag{long: "help", short: "h", usage: "print the usage, flags and examples"})
 			out = append(out, cc)
 		}
 		return out

@@ -47,7 +47,7 @@ func TestEveryCommandHelp(t *testing.T) {
 				if code != 0 || errs != "" {
 					t.Fatalf("%s %s: exit %d, stderr %q", name, h, code, errs)
 				}
-				if !strings.HasPrefix(out, "Usage: etcdimg "+name+" ") {
+				if l := firstLine(out); l != "Usage: etcdimg "+name && !strings.HasPrefix(l, "Usage: etcdimg "+name+" ") {
 					t.Errorf("%s %s: usage starts %q", name, h, firstLine(out))
 				}
 				if !strings.Contains(out, "\nFlags:\n") {
@@ -63,7 +63,7 @@ func TestEveryCommandHelp(t *testing.T) {
 				}
 			}
 			code, out, errs := runArgs(append(append([]string(nil), p...), "--no-such-flag")...)
-			want := "etcdimg " + name + ": unknown flag: --no-such-flag\n\nUsage: etcdimg " + name + " "
+			want := "etcdimg " + name + ": unknown flag: --no-such-flag\n\nUsage: etcdimg " + name
 			if code != 2 || out != "" || !strings.HasPrefix(errs, want) {
 				t.Errorf("%s --no-such-flag: exit %d, stdout %q, stderr:\n%s", name, code, out, errs)
 			}

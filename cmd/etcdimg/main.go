@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // nargs is the number of positional arguments the command takes (anyArgs:
 // any number). ok is false when the command must return code now.
 func parseArgs(fs *pflag.FlagSet, args []string, nargs int, stdout, stderr io.Writer) (code int, ok bool) {
+	// Defined, not left to pflag, so that the usage lists it (last).
+	help := fs.BoolP("help", "h", false, "print this usage, the flags and examples")
 	if hook := inspecting.Load(); hook != nil {
 		(*hook)(fs)
 		return exitOK, false
@@ -62,12 +63,12 @@ func parseArgs(fs *pflag.FlagSet, args []string, nargs int, stdout, stderr io.Wr
 	// Usage; the output is chosen here, per case.
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK, false
-		}
 		return usageError(fs, stderr, "%v", err), false
+	}
+	if *help {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitOK, false
 	}
 	if nargs != anyArgs && fs.NArg() != nargs {
 		want := "no arguments"
