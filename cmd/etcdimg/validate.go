@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -44,11 +45,17 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if *output != "text" && *output != "json" {
 		return usageError(fs, stderr, "-o %s: want text or json", *output)
 	}
-	jo, code, ok := jf.resolve(fs, stderr)
-	if !ok {
+	var l *pipeline.Loaded
+	jo, err := jf.options()
+	switch {
+	case errors.Is(err, errFlagFile) && *output == "json":
+		// an input that cannot be read, like the spec: a finding
+		return printValidation(stdout, stderr, specPath, nil, errors.New(strings.TrimPrefix(err.Error(), errFlagFile.Error()+": ")))
+	case err != nil:
+		_, code, _ := jf.resolve(fs, stderr)
 		return code
 	}
-	l, err := pipeline.Load(specPath, jo)
+	l, err = pipeline.Load(specPath, jo)
 	if *output == "json" {
 		return printValidation(stdout, stderr, specPath, l, err)
 	}
