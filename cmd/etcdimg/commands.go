@@ -210,8 +210,12 @@ func dispatch(ctx context.Context, parent string, list []*command, args []string
 	if parent != "" {
 		prefix += " " + parent
 	}
+	what := "command"
+	if parent != "" {
+		what = "subcommand"
+	}
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, "%s: missing command\n\n", prefix)
+		fmt.Fprintf(stderr, "%s: missing %s\n\n", prefix, what)
 		usage(stderr)
 		return exitUsage
 	}
@@ -228,10 +232,6 @@ func dispatch(ctx context.Context, parent string, list []*command, args []string
 			return dispatch(ctx, strings.TrimSpace(parent+" "+c.name), c.subs, args[1:], stdout, stderr)
 		}
 		return c.run(ctx, args[1:], stdout, stderr)
-	}
-	what := "command"
-	if parent != "" {
-		what = "subcommand"
 	}
 	fmt.Fprintf(stderr, "%s: unknown %s %q\n\n", prefix, what, args[0])
 	usage(stderr)
