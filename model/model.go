@@ -27,6 +27,8 @@ type Cluster struct {
 	// Membership is the recorded state of a running cluster (which members
 	// bootstrapped it, which joined later); nil on a first build.
 	Membership *Membership
+	// Restore is set by the pipeline for `build --restore-from`.
+	Restore *Restore
 }
 
 type Network struct {
@@ -54,6 +56,8 @@ type Etcd struct {
 	// Runtime is one of *SystemdRuntime, *ContainerRuntime and
 	// *StaticPodRuntime, with every option of that runtime resolved.
 	Runtime Runtime
+	// Maintenance: compaction, quota, snapshot and defrag timers (maintenance.go).
+	Maintenance Maintenance
 }
 
 // Release is the tarball the seeds carry: a local path (relative to the

@@ -80,6 +80,11 @@ func (v *validator) cluster(c *spec.Cluster) *Cluster {
 	m.Network = v.network(c)
 	m.Etcd = v.etcd(c)
 	m.TLS = v.tls(c, &m.Etcd)
+	tlsDir := ""
+	if m.TLS.Enabled {
+		tlsDir = m.TLS.Dir
+	}
+	v.maintenance(&m.Etcd, c.Etcd, m.Etcd.DataDir, tlsDir, len(c.Nodes))
 	m.Nodes = v.nodes(c, m)
 	m.Access = v.access(c.Access, m.Etcd.User.Name)
 	m.Extra = v.extra(c, m)

@@ -37,6 +37,8 @@ func Defaults() *Cluster {
 				CPURequest:    new("100m"),
 				MemoryRequest: new("100Mi"),
 			},
+			AutoCompaction:    compactionDefaults(),
+			QuotaBackendBytes: quotaDefault(),
 		},
 		TLS: TLS{
 			Enabled:      new(true),

@@ -75,6 +75,12 @@ type Etcd struct {
 	Runtime   *string   `json:"runtime,omitempty"`
 	Container Container `json:"container"`
 	StaticPod StaticPod `json:"staticPod"`
+	// Maintenance (maintenance.go): compaction and quota always, scheduled
+	// snapshots and defragmentation when set.
+	AutoCompaction    AutoCompaction `json:"autoCompaction"`
+	QuotaBackendBytes *int           `json:"quotaBackendBytes,omitempty"`
+	Backup            *Backup        `json:"backup,omitempty"`
+	Defrag            *Defrag        `json:"defrag,omitempty"`
 }
 
 // Container configures the container runtime.

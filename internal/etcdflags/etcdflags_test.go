@@ -191,6 +191,10 @@ func TestManaged(t *testing.T) {
 		"data-dir":           "etcd.dataDir",
 		"peer-cert-file":     "tls",
 		"tls-min-version":    "tls.minVersion",
+		// maintenance settings have fields of their own
+		"auto-compaction-mode":      "etcd.autoCompaction.mode",
+		"auto-compaction-retention": "etcd.autoCompaction.retention",
+		"quota-backend-bytes":       "etcd.quotaBackendBytes",
 	} {
 		if got, ok := Managed(name); !ok || got != want {
 			t.Errorf("Managed(%q) = %q, %v; want %q", name, got, ok, want)
@@ -199,7 +203,7 @@ func TestManaged(t *testing.T) {
 			t.Errorf("Lookup(3.6, %q).Managed = %q, want %q", name, f.Managed, want)
 		}
 	}
-	for _, name := range []string{"snapshot-count", "listen-metrics-urls", "auto-compaction-retention"} {
+	for _, name := range []string{"snapshot-count", "listen-metrics-urls", "auto-compaction-sleep-interval"} {
 		if _, ok := Managed(name); ok {
 			t.Errorf("Managed(%q) should be false", name)
 		}
