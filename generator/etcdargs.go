@@ -32,6 +32,7 @@ func EtcdArgs(c *model.Cluster, n model.Node) []string {
 		"--heartbeat-interval=" + strconv.Itoa(e.HeartbeatMs),
 		"--election-timeout=" + strconv.Itoa(e.ElectionMs),
 	}
+	args = append(args, maintenanceArgs(c)...)
 	if c.TLS.Enabled {
 		// Each listener demands client certificates, then takes the
 		// files pki.NodeFiles says feed it.

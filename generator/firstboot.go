@@ -117,7 +117,20 @@ install -d -m 0700 -o "$ETCD_USER" -g "$ETCD_GROUP" "$PKI_DIR"
 install -m {{.Mode}} -o {{.Owner}} -g {{.Group}} "$seed/{{$.SeedDir}}/pki/{{.Name}}" "$PKI_DIR/{{.Name}}"
 {{- end}}
 {{- end}}
+{{- if .BackupDir}}
+install -d -m 0700 -o "$ETCD_USER" -g "$ETCD_GROUP" {{sq .BackupDir}}
+chmod 0700 {{sq .BackupDir}}
+chown "$ETCD_USER:$ETCD_GROUP" {{sq .BackupDir}}
+{{- end}}
 step install
+{{- if .Restore}}
+
+# Before etcd's first start: the member comes up from the snapshot, in a new
+# cluster. The script leaves an existing member alone and refuses a data dir
+# holding anything else.
+{{.RestoreScript}} "$seed/{{.RestoreSeed}}" || fail "restore of the snapshot failed; etcd was not started"
+step restore
+{{- end}}
 
 umount "$seed"
 {{- with .StaticPod}}
@@ -146,6 +159,10 @@ systemctl daemon-reload
 systemctl enable --now --no-block etcd.service
 step start
 {{- end}}
+{{- end}}
+{{- if .Timers}}
+systemctl enable --now{{range .Timers}} {{.}}{{end}}
+step timers
 {{- end}}
 echo "etcdimg: etcd {{.Release.Version}} installed; member {{.Node.Name}} starting"
 `))
@@ -188,9 +205,19 @@ func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (stri
 		StagedManifest string
 		Join           bool
 		Kind           string
+		BackupDir      string
+		Restore        bool
+		RestoreScript  string
+		RestoreSeed    string
+		Timers         []string
 	}{
 		Cluster: c, Node: n, Release: rel, SeedDir: SeedDir, PKIFiles: vmPKIFiles(),
 		Binaries: "etcd etcdctl etcdutl", StagedManifest: StagedManifestPath,
+		Restore: c.Restore != nil, RestoreScript: RestoreScriptPath, RestoreSeed: RestoreSeedPath,
+		Timers: maintenanceTimers(c),
+	}
+	if b := c.Etcd.Maintenance.Backup; b != nil {
+		data.BackupDir = b.Dir
 	}
 	data.Kind, _ = c.SeedKind(n)
 	data.Join = data.Kind != model.SeedBootstrap

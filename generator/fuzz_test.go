@@ -256,6 +256,16 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 	if _, ok := c.Etcd.Runtime.(*model.StaticPodRuntime); ok {
 		wantFiles[1] = generator.StagedManifestPath
 	}
+	// The opt-in maintenance timers and the restore script (backup.go).
+	if c.Etcd.Maintenance.Backup != nil {
+		wantFiles = append(wantFiles, generator.BackupScriptPath, "/etc/systemd/system/etcdimg-backup.service", "/etc/systemd/system/etcdimg-backup.timer")
+	}
+	if c.Etcd.Maintenance.Defrag != nil {
+		wantFiles = append(wantFiles, generator.DefragScriptPath, "/etc/systemd/system/etcdimg-defrag.service", "/etc/systemd/system/etcdimg-defrag.timer")
+	}
+	if c.Restore != nil {
+		wantFiles = append(wantFiles, generator.RestoreScriptPath)
+	}
 	if c.TLS.Enabled {
 		wantFiles = append(wantFiles, "/etc/etcd/etcdctl.env")
 	}

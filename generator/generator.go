@@ -89,6 +89,12 @@ func Seed(c *model.Cluster, nf NodeFiles, rel *release.Release, tarball string, 
 		{Path: path.Join(SeedDir, rel.Name), Mode: 0o444, SourcePath: tarball},
 		{Path: path.Join(SeedDir, rel.Name+".sha256"), Mode: 0o444, Data: []byte(rel.SHA256 + "  " + rel.Name + "\n")},
 	}
+	if r := c.Restore; r != nil {
+		// The snapshot holds every key of the cluster: owner-only, like keys.
+		seed = append(seed,
+			SeedFile{Path: RestoreSeedPath, Mode: 0o400, SourcePath: r.Path},
+			SeedFile{Path: RestoreSeedPath + ".sha256", Mode: 0o444, Data: []byte(r.SHA256 + "  snapshot.db\n")})
+	}
 	if c.TLS.Enabled {
 		for _, f := range pki.NodeFiles() {
 			// The caller's bug, not the spec's: every node of a TLS

@@ -91,6 +91,11 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 		}
 		files = append(files, jf...)
 	}
+	maint, err := maintenanceFiles(c, n)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, maint...)
 	if c.TLS.Enabled {
 		files = append(files, writeFile{
 			Path: "/etc/etcd/etcdctl.env", Owner: "root:root", Permissions: "0644", Content: etcdctlEnv(c, n),

@@ -40,6 +40,7 @@ type Defrag struct {
 type Restore struct {
 	SHA256 string // of the snapshot file the seeds carry
 	Size   int64
+	Path   string // the snapshot on the build host, read when writing seeds
 	// Token is the new cluster's --initial-cluster-token; the pipeline also
 	// makes it the cluster's Token, so the unit and the restore agree.
 	Token string

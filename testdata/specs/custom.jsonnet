@@ -1,5 +1,6 @@
 // Everything away from the defaults: IPv6 node network, etcd 3.5, own user
-// and ids, extra flags with values that need quoting, TLS 1.3, one node.
+// and ids, extra flags with values that need quoting, TLS 1.3, one node,
+// revision compaction, a larger quota, snapshot and defragmentation timers.
 local etcdimg = import 'etcdimg.libsonnet';
 
 etcdimg.cluster({
@@ -14,9 +15,12 @@ etcdimg.cluster({
     dataDir: '/srv/etcd/data',
     limitNOFILE: 65536,
     user: { name: 'kv', uid: 2001, group: 'kvgrp', gid: 2002 },
+    autoCompaction: { mode: 'revision', retention: 10000 },
+    quotaBackendBytes: 4294967296,
+    backup: { schedule: '*-*-* 02:30:00', keep: 3, dir: '/srv/etcd/snapshots', randomizedDelaySec: 600 },
+    defrag: { schedule: 'Sat *-*-* 04:00' },
     extraFlags: {
       'snapshot-count': 5000,
-      'auto-compaction-retention': '1h',
       'log-level': 'warn',
     },
   },
