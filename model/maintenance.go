@@ -41,6 +41,9 @@ type Restore struct {
 	SHA256 string // of the snapshot file the seeds carry
 	Size   int64
 	Path   string // the snapshot on the build host, read when writing seeds
+	// Revision and Keys are what etcd's check read from the snapshot.
+	Revision int64
+	Keys     int
 	// Token is the new cluster's --initial-cluster-token; the pipeline also
 	// makes it the cluster's Token, so the unit and the restore agree.
 	Token string

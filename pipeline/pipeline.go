@@ -110,6 +110,9 @@ type Options struct {
 	// Release overrides the spec's etcd.release path/url with a local
 	// tarball; its sha256 must still equal the spec's.
 	Release string
+	// RestoreFrom is an etcd snapshot every node's first boot restores
+	// (a new cluster with the snapshot's keys); see prepareRestore.
+	RestoreFrom string
 	// PKIDir defaults to <cluster>-pki beside OutDir.
 	PKIDir string
 	// CacheDir holds downloaded releases; defaults to the user cache.
@@ -249,6 +252,12 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 		rel = *r
 		res.Release = r
+	}
+	if o.RestoreFrom != "" {
+		if err := prepareRestore(c, o.RestoreFrom); err != nil {
+			res.Report.Errorf("--restore-from", "%v", err)
+			return res, nil
+		}
 	}
 
 	var certs map[string]generator.NodePKI

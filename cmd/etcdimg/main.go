@@ -212,6 +212,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&o.Replace, "replace", false, "give the --node(s) a replacement seed: on first boot it removes the dead member of that name and joins anew")
 	fs.StringVar(&o.Release, "etcd-release", "", "use this local etcd release tarball instead of the spec's path/url (its sha256 must match the spec)")
 	fs.StringVar(&o.PKIDir, "pki-dir", "", "PKI folder (default: <cluster>-pki beside the output folder)")
+	fs.StringVar(&o.RestoreFrom, "restore-from", "", "etcd snapshot file: every node's first boot restores it (a new cluster with its keys); checked before anything is written")
 	fs.BoolVar(&o.Force, "force", false, "write into an existing folder that etcdimg did not create")
 	fs.BoolVarP(&o.NoISO, "no-iso", "", false, "write only the cloud-init files")
 	fs.StringVar(&o.Format, "format", pipeline.FormatISO, "seed format: iso (a CD-ROM) or vfat (a disk image, DIR/<node>.img)")
@@ -271,6 +272,10 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			if ev.Kind == "issued" || ev.Kind == "reissued" {
 				fmt.Fprintf(stdout, "pki: %s\n", ev)
 			}
+		}
+		if r := res.Cluster.Restore; r != nil {
+			fmt.Fprintf(stdout, "restore: snapshot %s (%d bytes, revision %d, %d keys, sha256 %s) on every seed; new cluster token %s\n",
+				o.RestoreFrom, r.Size, r.Revision, r.Keys, r.SHA256, r.Token)
 		}
 		fmt.Fprintf(stdout, "built %d node(s) of cluster %q into %s in %s\n", len(res.Nodes), res.Cluster.Name, o.OutDir, time.Since(start).Round(time.Millisecond))
 		if res.PKIDir != "" {
