@@ -28,6 +28,7 @@ var goldenSpecs = map[string]struct {
 	"static-pod":   {"../testdata/specs/static-pod.jsonnet", jsonnet.Options{}},
 	"access":       {"../testdata/specs/access.jsonnet", jsonnet.Options{}},
 	"extra":        {"../testdata/specs/extra.jsonnet", jsonnet.Options{}},
+	"restore":      {"../testdata/specs/restore.jsonnet", jsonnet.Options{}},
 }
 
 func load(t *testing.T, path string, opts jsonnet.Options) *model.Cluster {
@@ -45,7 +46,11 @@ func load(t *testing.T, path string, opts jsonnet.Options) *model.Cluster {
 func renderAll(t *testing.T) map[string][]generator.NodeFiles {
 	out := map[string][]generator.NodeFiles{}
 	for name, s := range goldenSpecs {
-		files, err := generator.Render(load(t, s.path, s.opts))
+		c := load(t, s.path, s.opts)
+		if name == "restore" {
+			withRestore(c)
+		}
+		files, err := generator.Render(c)
 		if err != nil {
 			t.Fatal(err)
 		}
