@@ -205,6 +205,13 @@ func (s *Scenario) RebootKeepsCluster() {
 	s.PutEverywhere()
 }
 
+// TestBackupRestore: scheduled snapshots on the nodes, a snapshot from the
+// host, every VM destroyed, a cluster restored from new seeds with every key
+// intact (backup_test.go).
+func TestBackupRestore(t *testing.T) {
+	ForReleases(t, []string{Bookworm}, testBackupRestore)
+}
+
 // VerifyFirstBoot runs the guest checks on every report, then the host checks.
 func (s *Scenario) VerifyFirstBoot(reps map[string]*Report) {
 	t := s.T
