@@ -160,7 +160,7 @@ if [ -d "$DATA_DIR/member" ]; then
 	exit 0
 fi
 # A file system's lost+found is all a fresh data-dir mount holds.
-if [ -n "$(ls -A "$DATA_DIR" 2>/dev/null | grep -vx 'lost+found' || true)" ]; then
+if [ -n "$(find "$DATA_DIR" -mindepth 1 -maxdepth 1 ! -name lost+found -print 2>/dev/null | head -n 1)" ]; then
 	log "refusing to restore: $DATA_DIR is not empty but holds no member; move its contents away and run $0 again"
 	exit 1
 fi

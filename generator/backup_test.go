@@ -60,9 +60,7 @@ func TestMaintenanceUnitsSystemdVerify(t *testing.T) {
 				if err := os.WriteFile(script, []byte(wf[u.script]), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				if out, err := exec.Command("sh", "-n", script).CombinedOutput(); err != nil {
-					t.Errorf("%s/%s: %s: sh -n: %v\n%s", name, nf.Node.Name, u.script, err, out)
-				}
+				lint(t, name+"/"+nf.Node.Name+": "+u.script, script)
 				svc = strings.ReplaceAll(svc, "ExecStart="+u.script, "ExecStart="+script)
 				for ext, body := range map[string]string{".service": svc, ".timer": wf["/etc/systemd/system/"+u.unit+".timer"]} {
 					p := filepath.Join(dir, u.unit+ext)
@@ -75,9 +73,7 @@ func TestMaintenanceUnitsSystemdVerify(t *testing.T) {
 			if r, ok := wf[generator.RestoreScriptPath]; ok {
 				p := filepath.Join(dir, "restore")
 				os.WriteFile(p, []byte(r), 0o755)
-				if out, err := exec.Command("sh", "-n", p).CombinedOutput(); err != nil {
-					t.Errorf("%s/%s: restore script: sh -n: %v\n%s", name, nf.Node.Name, err, out)
-				}
+				lint(t, name+"/"+nf.Node.Name+": restore script", p)
 			}
 			if len(units) == 0 {
 				continue
@@ -127,6 +123,19 @@ func TestFirstBootRestoresBeforeEtcdStarts(t *testing.T) {
 			if !strings.Contains(r, w) {
 				t.Errorf("%s: restore script lacks %q", nf.Node.Name, w)
 			}
+		}
+	}
+}
+
+// lint checks a script with sh -n and, where installed, shellcheck.
+func lint(t *testing.T, what, path string) {
+	t.Helper()
+	if out, err := exec.Command("sh", "-n", path).CombinedOutput(); err != nil {
+		t.Errorf("%s: sh -n: %v\n%s", what, err, out)
+	}
+	if sc, err := exec.LookPath("shellcheck"); err == nil {
+		if out, err := exec.Command(sc, "-s", "sh", path).CombinedOutput(); err != nil {
+			t.Errorf("%s: shellcheck: %v\n%s", what, err, out)
 		}
 	}
 }
