@@ -37,18 +37,22 @@ func testBackupRestore(t *testing.T, release string) {
 	s.Phase(fmt.Sprintf("put %d keys", keys), time.Since(start))
 	oldID := s.clusterID()
 
-	// The snapshot from the host, with the harness's etcdctl (the admin
-	// certificate of cluster.json), as an operator would.
+	// The snapshot from the host, as an operator takes it: `etcdimg
+	// snapshot save` with the build's cluster.json and admin certificate,
+	// run inside the namespace.
 	snap := filepath.Join(s.Work, "backup.db")
 	start = time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	out, err := s.Etcdctl(ctx, []string{s.Info.Nodes[0].Endpoint()}, "--command-timeout=90s", "snapshot", "save", snap)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	out, err := s.Net.CmdContext(ctx, EtcdimgBin(t), "snapshot", "save", s.SeedDir, "-o", snap, "--timeout=90s").CombinedOutput()
 	cancel()
 	if err != nil {
-		t.Fatalf("check snapshot-save: %v\n%s", err, out)
+		t.Fatalf("check snapshot-save: etcdimg snapshot save: %v\n%s", err, out)
 	}
 	s.Phase("snapshot-save (host)", time.Since(start))
-	if fi, err := os.Stat(snap); err == nil {
+	t.Logf("etcdimg snapshot save:\n%s", indent(strings.TrimSpace(string(out))))
+	if fi, err := os.Stat(snap); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("check snapshot-save: %s: %v %v, want a 0600 file", snap, fi, err)
+	} else {
 		t.Logf("snapshot of %d keys: %d bytes", keys, fi.Size())
 	}
 
