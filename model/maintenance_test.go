@@ -9,7 +9,6 @@ import (
 	"github.com/etcdimg/etcdimg/spec"
 )
 
-
 func TestMaintenanceRules(t *testing.T) {
 	backup := func(mut func(*spec.Backup)) func(*spec.Cluster) {
 		return func(c *spec.Cluster) {
@@ -130,5 +129,21 @@ func TestCheckCalendarAgreesWithSystemd(t *testing.T) {
 	}
 	if err != nil {
 		t.Skip("systemd-analyze not installed: checked etcdimg's verdicts only")
+	}
+}
+
+func TestRestoreToken(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	if got := model.RestoreToken("k8s", sum); got != "k8s-rababababab" {
+		t.Errorf("RestoreToken = %q", got)
+	}
+	long := strings.Repeat("t", 128)
+	got := model.RestoreToken(long, sum)
+	if len(got) != 128 || !strings.HasSuffix(got, "-rababababab") {
+		t.Errorf("RestoreToken of a 128-character token = %q (%d), want 128 characters ending in the snapshot's digits", got, len(got))
+	}
+	// The restore token of a restored cluster is new again.
+	if again := model.RestoreToken(got, strings.Repeat("cd", 32)); again == got {
+		t.Error("restoring a restored cluster kept its token")
 	}
 }
