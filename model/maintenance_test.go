@@ -134,12 +134,12 @@ func TestCheckCalendarAgreesWithSystemd(t *testing.T) {
 
 func TestRestoreToken(t *testing.T) {
 	sum := strings.Repeat("ab", 32)
-	if got := model.RestoreToken("k8s", sum); got != "k8s-rababababab" {
+	if got := model.RestoreToken("k8s", sum); got != "k8s-rabababababa" {
 		t.Errorf("RestoreToken = %q", got)
 	}
 	long := strings.Repeat("t", 128)
 	got := model.RestoreToken(long, sum)
-	if len(got) != 128 || !strings.HasSuffix(got, "-rababababab") {
+	if len(got) != 128 || !strings.HasSuffix(got, "-rabababababa") {
 		t.Errorf("RestoreToken of a 128-character token = %q (%d), want 128 characters ending in the snapshot's digits", got, len(got))
 	}
 	// The restore token of a restored cluster is new again.
