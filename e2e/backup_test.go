@@ -105,9 +105,15 @@ func (s *Scenario) checkBackupTimer(n NodeInfo, r *Report) {
 	t.Helper()
 	timer := r.Section("backup-timer")
 	tt := timer.Text()
+	// Enabled and active (waiting for its next elapse) and fired. While
+	// its service runs, systemd shows no next elapse: the report may catch
+	// a timer in that moment (every minute here), so it is only logged.
 	if timer.RC != 0 || !strings.HasPrefix(tt, "enabled\nactive\n") || strings.Contains(tt, "LastTriggerUSec=n/a") ||
-		!strings.Contains(tt, "LastTriggerUSec=") || strings.Contains(tt, "NextElapseUSecRealtime=\n") || !strings.Contains(tt, "NextElapseUSecRealtime=") {
-		t.Errorf("node %s: check backup-timer: not enabled, active, fired and scheduled (rc %d):\n%s", n.Name, timer.RC, indent(tt))
+		!strings.Contains(tt, "LastTriggerUSec=") || strings.Contains(tt, "LastTriggerUSec=\n") {
+		t.Errorf("node %s: check backup-timer: not enabled, active and fired (rc %d):\n%s", n.Name, timer.RC, indent(tt))
+	}
+	if !strings.Contains(tt, "NextElapseUSecRealtime=") || strings.Contains(tt, "NextElapseUSecRealtime=\n") {
+		t.Logf("node %s: backup timer shows no next elapse (its service was running at report time):\n%s", n.Name, indent(tt))
 	}
 	svc := r.Section("backup-service").Text()
 	if !strings.Contains(svc, "Result=success") || !strings.Contains(svc, "etcdimg-backup: /var/backups/etcd/"+n.Name+"-") {
