@@ -37,9 +37,9 @@ func writeFiles(t *testing.T, userData []byte) map[string]string {
 	return out
 }
 
-// seedNode is one member started from its seed the way first boot does,
+// memberSeed is one member started from its seed the way first boot does,
 // with the VM's paths moved into a temp folder.
-type seedNode struct {
+type memberSeed struct {
 	name, ns, ip string
 	dir          string
 	files        map[string][]byte // the seed's files
@@ -49,7 +49,7 @@ type seedNode struct {
 
 // localize points a script or command line at the node's temp folder and
 // the release's binaries instead of the VM's paths.
-func (n *seedNode) localize(s, bin string) string {
+func (n *memberSeed) localize(s, bin string) string {
 	r := strings.NewReplacer(
 		"/usr/local/bin/", bin+"/",
 		"/etc/etcd/pki/", filepath.Join(n.dir, "pki")+"/",
@@ -63,15 +63,15 @@ func (n *seedNode) localize(s, bin string) string {
 }
 
 // seedCluster reads the built seeds and lays out each node's folder.
-func seedCluster(t *testing.T, res *pipeline.Result, ips, nss []string) []*seedNode {
+func seedCluster(t *testing.T, res *pipeline.Result, ips, nss []string) []*memberSeed {
 	t.Helper()
-	var nodes []*seedNode
+	var nodes []*memberSeed
 	for i, r := range res.Nodes {
 		img, err := isoread.Read(r.ISO)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := &seedNode{name: r.Name, ns: nss[i], ip: ips[i], dir: t.TempDir(), files: img.Files,
+		n := &memberSeed{name: r.Name, ns: nss[i], ip: ips[i], dir: t.TempDir(), files: img.Files,
 			writeFiles: writeFiles(t, img.Files["user-data"])}
 		os.Mkdir(filepath.Join(n.dir, "pki"), 0o700)
 		for p, data := range img.Files {
@@ -86,7 +86,7 @@ func seedCluster(t *testing.T, res *pipeline.Result, ips, nss []string) []*seedN
 	return nodes
 }
 
-func (n *seedNode) start(t *testing.T, bins etcdtest.Bins) {
+func (n *memberSeed) start(t *testing.T, bins etcdtest.Bins) {
 	t.Helper()
 	var args []string
 	for _, a := range execStart(t, n.files["user-data"]) {
@@ -97,7 +97,7 @@ func (n *seedNode) start(t *testing.T, bins etcdtest.Bins) {
 
 // runScript runs one of user-data's scripts inside the node's namespace,
 // as the VM would (root here; the etcd user there).
-func (n *seedNode) runScript(t *testing.T, bins etcdtest.Bins, path string, args ...string) (string, error) {
+func (n *memberSeed) runScript(t *testing.T, bins etcdtest.Bins, path string, args ...string) (string, error) {
 	t.Helper()
 	body, ok := n.writeFiles[path]
 	if !ok {
