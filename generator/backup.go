@@ -20,6 +20,9 @@ const (
 	RestoreScriptPath = "/usr/local/sbin/etcdimg-restore"
 	BackupUnit        = "etcdimg-backup"
 	DefragUnit        = "etcdimg-defrag"
+	// RestoreMarkerPath records which member the restore script put into
+	// the data dir (node, token, snapshot sha256).
+	RestoreMarkerPath = "/etc/etcdimg/restored"
 	// RestoreSeedPath is the snapshot on the seed, beside the release.
 	RestoreSeedPath = SeedDir + "/restore/snapshot.db"
 	// DefragLockKey is the key a defragmenting member holds (bound to a
@@ -134,10 +137,13 @@ log "member $NODE defragmented in $(echo "$(date +%s.%N) $start" | awk '{printf 
 `))
 
 // The restore script runs as root from the first-boot script, before etcd
-// first starts. It never restores over an existing member: a data dir that
-// holds one is left as it is (this node was restored or ran before), and a
-// data dir holding anything else is refused, so etcd does not start
-// beside files nobody can vouch for.
+// first starts. It never restores over an existing data dir. A member this
+// very restore put there (recorded in RestoreMarkerPath before the member
+// is moved into place) is left as it is, so running the script again is
+// safe; any other member (the old cluster's, on a reused disk) is refused,
+// as is a data dir holding anything else: a restored cluster must start
+// from the snapshot alone, and etcd must not start beside files nobody can
+// vouch for.
 var restoreScriptTemplate = template.Must(template.New("restore").Funcs(maintFuncs).Parse(`#!/bin/sh
 # Written by etcdimg: restores the snapshot from the seed (sha256 {{.R.SHA256}})
 # into {{.DataDir}} as member {{.Node.Name}} of a new cluster (token {{.R.Token}}).
@@ -146,6 +152,8 @@ set -eu
 umask 077
 SNAPSHOT=$1
 SHA256={{sq .R.SHA256}}
+TOKEN={{sq .R.Token}}
+MARKER={{sq .Marker}}
 DATA_DIR={{sq .DataDir}}
 ETCD_USER={{sq .User}}
 ETCD_GROUP={{sq .Group}}
@@ -155,9 +163,14 @@ log() {
 	logger -t etcdimg -- "restore: $*" 2>/dev/null || true
 }
 
+restored="{{.Node.Name}} $TOKEN $SHA256"
 if [ -d "$DATA_DIR/member" ]; then
-	log "$DATA_DIR already holds a member; not restoring over it"
-	exit 0
+	if [ "$(cat "$MARKER" 2>/dev/null)" = "$restored" ]; then
+		log "$DATA_DIR already holds the member this snapshot restored; not restoring over it"
+		exit 0
+	fi
+	log "refusing to restore: $DATA_DIR holds a member this seed did not restore (another cluster's, e.g. on a reused disk); boot the restored node on an empty data dir"
+	exit 1
 fi
 # A file system's lost+found is all a fresh data-dir mount holds.
 if [ -n "$(find "$DATA_DIR" -mindepth 1 -maxdepth 1 ! -name lost+found -print 2>/dev/null | head -n 1)" ]; then
@@ -176,8 +189,13 @@ chown -R "$ETCD_USER:$ETCD_GROUP" "$work/data"
 chmod 0700 "$work/data/member"
 install -d -m 0700 -o "$ETCD_USER" -g "$ETCD_GROUP" "$DATA_DIR"
 chmod 0700 "$DATA_DIR"
+# The marker first: a crash between the two leaves no member, and the next
+# run restores again; the other order would leave a member it refuses.
+install -d -m 0755 "$(dirname "$MARKER")"
+printf '%s\n' "$restored" >"$MARKER.tmp"
+mv -f "$MARKER.tmp" "$MARKER"
 mv "$work/data/member" "$DATA_DIR/member"
-sync "$DATA_DIR"
+sync "$DATA_DIR" "$MARKER"
 log "restored member {{.Node.Name}} of a new cluster from the snapshot (sha256 $SHA256)"
 `))
 
@@ -199,9 +217,9 @@ func RestoreScript(c *model.Cluster, n model.Node, bin string) (string, error) {
 		Node                 model.Node
 		R                    *model.Restore
 		DataDir, User, Group string
-		Bin                  string
+		Bin, Marker          string
 		Args                 []string
-	}{n, c.Restore, c.Etcd.DataDir, c.Etcd.User.Name, c.Etcd.User.Group, bin, RestoreArgs(c, n)})
+	}{n, c.Restore, c.Etcd.DataDir, c.Etcd.User.Name, c.Etcd.User.Group, bin, RestoreMarkerPath, RestoreArgs(c, n)})
 }
 
 // BackupScript and DefragScript render n's maintenance scripts.
@@ -345,7 +363,7 @@ func maintenanceFiles(c *model.Cluster, n model.Node) ([]writeFile, error) {
 			return nil, err
 		}
 	}
-	if c.Restore != nil {
+	if c.Restores(n) {
 		body, err := RestoreScript(c, n, "/usr/local/bin")
 		if err != nil {
 			return nil, err

@@ -24,7 +24,6 @@ func userDataFiles(t *testing.T, ud []byte) map[string]string {
 	t.Helper()
 	var cc struct {
 		WriteFiles []struct{ Path, Content string } `yaml:"write_files"`
-		Runcmd     [][]string                       `yaml:"runcmd"`
 	}
 	if err := yaml.Unmarshal(ud, &cc); err != nil {
 		t.Fatal(err)

@@ -213,7 +213,7 @@ func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (stri
 	}{
 		Cluster: c, Node: n, Release: rel, SeedDir: SeedDir, PKIFiles: vmPKIFiles(),
 		Binaries: "etcd etcdctl etcdutl", StagedManifest: StagedManifestPath,
-		Restore: c.Restore != nil, RestoreScript: RestoreScriptPath, RestoreSeed: RestoreSeedPath,
+		Restore: c.Restores(n), RestoreScript: RestoreScriptPath, RestoreSeed: RestoreSeedPath,
 		Timers: maintenanceTimers(c),
 	}
 	if b := c.Etcd.Maintenance.Backup; b != nil {

@@ -263,7 +263,7 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 	if c.Etcd.Maintenance.Defrag != nil {
 		wantFiles = append(wantFiles, generator.DefragScriptPath, "/etc/systemd/system/etcdimg-defrag.service", "/etc/systemd/system/etcdimg-defrag.timer")
 	}
-	if c.Restore != nil {
+	if c.Restores(n) {
 		wantFiles = append(wantFiles, generator.RestoreScriptPath)
 	}
 	if c.TLS.Enabled {

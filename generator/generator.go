@@ -89,7 +89,7 @@ func Seed(c *model.Cluster, nf NodeFiles, rel *release.Release, tarball string, 
 		{Path: path.Join(SeedDir, rel.Name), Mode: 0o444, SourcePath: tarball},
 		{Path: path.Join(SeedDir, rel.Name+".sha256"), Mode: 0o444, Data: []byte(rel.SHA256 + "  " + rel.Name + "\n")},
 	}
-	if r := c.Restore; r != nil {
+	if r := c.Restore; r != nil && c.Restores(nf.Node) {
 		// The snapshot holds every key of the cluster: owner-only, like keys.
 		seed = append(seed,
 			SeedFile{Path: RestoreSeedPath, Mode: 0o400, SourcePath: r.Path},

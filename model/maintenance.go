@@ -49,6 +49,14 @@ type Restore struct {
 	Token string
 }
 
+// Restores reports whether n's seed restores the snapshot of `build
+// --restore-from`: only a bootstrap seed does. A join or replace seed adds
+// a member to a running cluster, which replicates the keys to it; a
+// snapshot restored there would make a second, separate cluster.
+func (c *Cluster) Restores(n Node) bool {
+	return c.Restore != nil && c.IsBootstrap(n)
+}
+
 // RestoreToken derives the token of a cluster restored from a snapshot:
 // new, so the restored members can never be mistaken for (or talk to)
 // members of the cluster the snapshot came from, yet deterministic, so the
