@@ -35,6 +35,17 @@ type File struct {
 	SchemaVersion int     `json:"schemaVersion"`
 	Cluster       string  `json:"cluster"`
 	Members       []Entry `json:"members"`
+	// Restore is set when the cluster was bootstrapped from a snapshot
+	// (`build --restore-from`): building those seeds again is the same
+	// restore; any other restore makes another cluster (see Next).
+	Restore *Restored `json:"restore,omitempty"`
+}
+
+// Restored names the snapshot a cluster was restored from and the token
+// the restore gave it.
+type Restored struct {
+	SHA256 string `json:"sha256"`
+	Token  string `json:"token"`
 }
 
 // Entry is one member as recorded.
@@ -57,6 +68,10 @@ type Entry struct {
 	// every bootstrap seed's --initial-cluster; coming back it joins anew.
 	Removed bool `json:"removed,omitempty"`
 }
+
+// ErrRestore: `build --restore-from` over a recorded cluster it did not
+// restore itself.
+var ErrRestore = errors.New("a restore makes a new cluster, and this one is recorded already")
 
 // Path is where a cluster's state lives: in the PKI folder with TLS, else
 // in the output folder.
@@ -103,12 +118,23 @@ func Write(path string, f *File) error {
 // with nodes new to the spec added as joiners, nodes gone from the spec
 // marked removed, and the nodes in replace given a replacement seed with a
 // new generation. The error names what is wrong with replace.
+//
+// A restore (c.Restore) makes a new cluster that every node bootstraps, so
+// it needs a fresh record: over a recorded cluster it is refused (ErrRestore),
+// unless that cluster is the one this very snapshot restored (the same
+// build again, or a grown spec whose new nodes join the restored cluster).
 func Next(prev *File, c *model.Cluster, replace []string) (*File, error) {
+	if c.Restore != nil && prev != nil && (prev.Restore == nil || prev.Restore.SHA256 != c.Restore.SHA256) {
+		return nil, ErrRestore
+	}
 	if prev == nil {
 		if len(replace) > 0 {
 			return nil, fmt.Errorf("--replace: no member of cluster %q is recorded yet (no %s): the first build bootstraps every node", c.Name, FileName)
 		}
 		f := &File{Cluster: c.Name}
+		if r := c.Restore; r != nil {
+			f.Restore = &Restored{SHA256: r.SHA256, Token: r.Token}
+		}
 		for _, n := range c.Nodes {
 			e := entry(c, n)
 			e.Seed, e.Bootstrap = model.SeedBootstrap, true
@@ -120,7 +146,7 @@ func Next(prev *File, c *model.Cluster, replace []string) (*File, error) {
 	if prev.Cluster != c.Name {
 		return nil, fmt.Errorf("the recorded membership is of cluster %q, the spec's is %q", prev.Cluster, c.Name)
 	}
-	f := &File{Cluster: prev.Cluster, Members: slices.Clone(prev.Members)}
+	f := &File{Cluster: prev.Cluster, Members: slices.Clone(prev.Members), Restore: prev.Restore}
 	for i := range f.Members {
 		e := &f.Members[i]
 		n, ok := c.Node(e.Name)

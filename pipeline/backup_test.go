@@ -55,6 +55,7 @@ func (n *memberSeed) localize(s, bin string) string {
 		"/etc/etcd/pki/", filepath.Join(n.dir, "pki")+"/",
 		"/var/lib/etcd", filepath.Join(n.dir, "data"),
 		"/var/backups/etcd", filepath.Join(n.dir, "backups"),
+		"/etc/etcdimg/", filepath.Join(n.dir, "etcdimg")+"/",
 		// The test runs as root on a host without the etcd user.
 		"ETCD_USER='etcd'", "ETCD_USER='root'",
 		"ETCD_GROUP='etcd'", "ETCD_GROUP='root'",
@@ -303,18 +304,35 @@ func TestBackupDefragRestoreRealEtcd(t *testing.T) {
 		t.Errorf("restored cluster's members:\n%s", out)
 	}
 
-	// The restore script never restores over an existing member, refuses
-	// a data dir holding anything else, restores into one holding only
-	// lost+found, and refuses a snapshot that is not the one pinned.
+	// The restore script never restores over an existing data dir: run
+	// again over the member it restored it leaves it alone (exit 0); a
+	// member it did not restore (another cluster's, on a reused disk) and a
+	// data dir holding anything else are refused; it restores into one
+	// holding only lost+found, and refuses a snapshot that is not the one
+	// pinned.
 	n := restored[0]
 	snap := filepath.Join(n.dir, "snapshot.db")
+	marker := filepath.Join(n.dir, "etcdimg", "restored")
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "etcd01 "+res2.Cluster.Token+" "+res2.Cluster.Restore.SHA256+"\n" {
+		t.Errorf("restore marker: %q %v", b, err)
+	}
 	before, _ := os.ReadDir(filepath.Join(n.dir, "data", "member"))
-	if out, err := n.runScript(t, bins, generator.RestoreScriptPath, snap); err != nil || !strings.Contains(out, "already holds a member; not restoring over it") {
-		t.Errorf("restore over a running member: %v\n%s", err, out)
+	if out, err := n.runScript(t, bins, generator.RestoreScriptPath, snap); err != nil || !strings.Contains(out, "already holds the member this snapshot restored; not restoring over it") {
+		t.Errorf("restore run again over the member it restored: %v\n%s", err, out)
 	}
 	if after, _ := os.ReadDir(filepath.Join(n.dir, "data", "member")); len(after) != len(before) {
 		t.Errorf("member dir changed: %v -> %v", before, after)
 	}
+	// The same member without the record: to the script it is a member of
+	// some other cluster, which must neither be restored over nor started.
+	os.Rename(marker, marker+".saved")
+	if out, err := n.runScript(t, bins, generator.RestoreScriptPath, snap); err == nil || !strings.Contains(out, "refusing to restore: ") || !strings.Contains(out, "holds a member this seed did not restore") {
+		t.Errorf("restore over a member it did not restore: %v\n%s", err, out)
+	}
+	if after, _ := os.ReadDir(filepath.Join(n.dir, "data", "member")); len(after) != len(before) {
+		t.Errorf("member dir changed: %v -> %v", before, after)
+	}
+	os.Rename(marker+".saved", marker)
 	n.proc.Stop(10 * time.Second)
 	os.RemoveAll(filepath.Join(n.dir, "data"))
 	os.MkdirAll(filepath.Join(n.dir, "data", "stray"), 0o700)

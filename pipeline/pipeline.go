@@ -237,6 +237,14 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if pkiDir == "" {
 		pkiDir = filepath.Join(filepath.Dir(filepath.Clean(o.OutDir)), c.Name+"-pki")
 	}
+	// The snapshot is checked (and becomes the new cluster's token) before
+	// the membership, which must not record another cluster already.
+	if o.RestoreFrom != "" {
+		if err := prepareRestore(c, o.RestoreFrom); err != nil {
+			res.Report.Errorf("--restore-from", "%v", err)
+			return res, nil
+		}
+	}
 	state, ok := nextMembership(c, nodes, pkiDir, o, &res.Report)
 	if !ok {
 		return res, nil
@@ -252,12 +260,6 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 		rel = *r
 		res.Release = r
-	}
-	if o.RestoreFrom != "" {
-		if err := prepareRestore(c, o.RestoreFrom); err != nil {
-			res.Report.Errorf("--restore-from", "%v", err)
-			return res, nil
-		}
 	}
 
 	var certs map[string]generator.NodePKI
@@ -511,6 +513,10 @@ func nextMembership(c *model.Cluster, nodes []model.Node, pkiDir string, o Optio
 		return nil, false
 	}
 	next, err := membership.Next(prev, c, replace)
+	if errors.Is(err, membership.ErrRestore) {
+		r.Errorf("--restore-from", "%s", restoreOverRecord(c, prev, path, pkiDir, o))
+		return nil, false
+	}
 	if err != nil {
 		r.Errorf("nodes", "%v", err)
 		return nil, false
@@ -834,4 +840,28 @@ func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.Cert
 		}
 	}
 	return outdir.Write(dir, cj)
+}
+
+// restoreOverRecord explains why a restore cannot use this PKI (or output)
+// folder: it holds the record of a cluster whose members a restore would
+// bootstrap anew, with seeds that clash with the recorded ones (join and
+// replace seeds, instance-ids, --initial-cluster).
+func restoreOverRecord(c *model.Cluster, prev *membership.File, path, pkiDir string, o Options) string {
+	var names []string
+	for _, e := range prev.Members {
+		if !e.Removed {
+			names = append(names, e.Name)
+		}
+	}
+	what := "not restored from a snapshot"
+	if prev.Restore != nil {
+		what = "restored from another snapshot (sha256 " + prev.Restore.SHA256[:12] + "…)"
+	}
+	msg := fmt.Sprintf("%s records cluster %q (members %s; %s); a restore makes a new cluster that every node bootstraps from the snapshot, so it needs a folder with no record: ",
+		path, prev.Cluster, strings.Join(names, ", "), what)
+	if !c.TLS.Enabled {
+		return msg + "build into a new output folder (-o)"
+	}
+	return msg + fmt.Sprintf("build with a new --pki-dir (and a new -o); to keep the CA your clients trust, set tls.ca.cert and tls.ca.key to %s and %s",
+		filepath.Join(pkiDir, "ca.crt"), filepath.Join(pkiDir, "ca.key"))
 }
