@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,27 +14,33 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // testBackupRestore: three nodes with scheduled snapshots come up and a
-// node-side timer writes a snapshot (checked from each guest's report); a
-// few thousand keys are written; a snapshot is saved from the host; every VM
-// is destroyed; `etcdimg build --restore-from` makes new seeds, new VMs boot
-// from them, and every key must read back identical through every node.
+// node-side timer writes a snapshot (checked over SSH on the first cluster,
+// before it is destroyed); a few thousand keys are written; a snapshot is
+// saved from the host; every VM is destroyed; `etcdimg build --restore-from`
+// makes new seeds (a new PKI folder, as a restore must: the old one records
+// the old cluster; the CA kept through tls.ca), new VMs boot from them, and
+// every key must read back identical through every node.
 func testBackupRestore(t *testing.T, release string) {
 	s := NewScenario(t, release, "backup")
 	s.Start()
 	reps := s.WaitReports()
 	s.VerifyFirstBoot(reps)
+	start := time.Now()
 	for _, n := range s.Info.Nodes {
-		s.checkBackupTimer(n, reps[n.Name])
+		s.checkBackupTimer(n)
 	}
+	s.Phase("backup-timer check (ssh)", time.Since(start))
 	if t.Failed() {
 		t.FailNow()
 	}
 
 	const keys = 3000
-	start := time.Now()
+	start = time.Now()
 	want := s.putKeys("/e2e-backup/", keys)
 	s.Phase(fmt.Sprintf("put %d keys", keys), time.Since(start))
 	oldID := s.clusterID()
@@ -63,21 +71,32 @@ func testBackupRestore(t *testing.T, release string) {
 	}
 	s.Phase("destroy all VMs", time.Since(start))
 
-	s.rebuild("--restore-from", snap)
+	// The old PKI folder records the old cluster: a restore there is refused
+	// before anything is written.
+	oldPKI := filepath.Join(s.Work, "pki")
+	if out, err := s.etcdimgBuild("backup", filepath.Join(s.Work, "seeds-refused"), oldPKI, "--restore-from", snap); err == nil ||
+		!strings.Contains(out, "error: --restore-from: ") || !strings.Contains(out, "a restore makes a new cluster") {
+		t.Errorf("check restore-refused: build --restore-from over the recorded cluster: %v\n%s", err, out)
+	} else if _, err := os.Stat(filepath.Join(s.Work, "seeds-refused")); err == nil {
+		t.Errorf("check restore-refused: the refused build wrote %s", filepath.Join(s.Work, "seeds-refused"))
+	}
+
+	s.rebuildRestored(snap, oldPKI)
 	s.Start()
 	reps = s.WaitReports()
 	s.VerifyFirstBoot(reps)
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
 	for _, n := range s.Info.Nodes {
-		r := reps[n.Name]
-		if !strings.Contains(r.Section("restore-log").Text(), "etcdimg-restore: restored member "+n.Name+" of a new cluster") {
-			t.Errorf("node %s: check restore: the seed did not restore the snapshot:\n%s\nfirst-boot output:\n%s", n.Name,
-				indent(r.Section("restore-log").Text()), indent(r.Section("cloud-init-output-tail").Text()))
+		if !strings.Contains(StepTimes(reps[n.Name]), "restore ") {
+			t.Errorf("node %s: check restore-step: no restore step among %s", n.Name, StepTimes(reps[n.Name]))
 		}
-		if !strings.Contains(StepTimes(r), "restore ") {
-			t.Errorf("node %s: check restore-step: no restore step among %s", n.Name, StepTimes(r))
+		out, err := s.SSH(ctx, "debian", n, "sudo grep -h etcdimg-restore: /var/log/cloud-init-output.log; sudo cat "+generatorRestoreMarker)
+		if err != nil || !strings.Contains(out, "etcdimg-restore: restored member "+n.Name+" of a new cluster") ||
+			!strings.HasSuffix(out, n.Name+" "+s.restoreToken()+" "+fileSHA256(t, snap)) {
+			t.Errorf("node %s: check restore: the seed did not restore the snapshot (%v):\n%s", n.Name, err, indent(out))
 		}
-		s.checkBackupTimer(n, r)
 	}
+	cancel()
 	if newID := s.clusterID(); newID == oldID || newID == "" {
 		t.Errorf("check cluster-id: restored cluster has id %q, the old one %q; a restore must make a new cluster", newID, oldID)
 	}
@@ -97,29 +116,73 @@ func testBackupRestore(t *testing.T, release string) {
 	s.Phase(fmt.Sprintf("read %d keys x %d nodes", keys, len(s.Info.Nodes)), time.Since(start))
 }
 
-// checkBackupTimer: the snapshot timer is enabled and scheduled, it has
-// fired, its run succeeded, and the snapshot is 0600 etcd:etcd in a 0700
-// etcd:etcd folder, with no temporary file left.
-func (s *Scenario) checkBackupTimer(n NodeInfo, r *Report) {
+// generatorRestoreMarker is generator.RestoreMarkerPath (the e2e package
+// does not import the generator: it drives the built binary).
+const generatorRestoreMarker = "/etc/etcdimg/restored"
+
+// checkBackupTimer logs in to n and waits (bounded) until the snapshot
+// timer has run its service successfully (a run before quorum fails, and
+// the timer tries again a minute later), then checks: the timer is enabled
+// and active and has fired, its run succeeded, and the snapshot is 0600
+// etcd:etcd in a 0700 etcd:etcd folder, with no temporary file left.
+func (s *Scenario) checkBackupTimer(n NodeInfo) {
 	t := s.T
 	t.Helper()
-	timer := r.Section("backup-timer")
-	tt := timer.Text()
+	const script = `i=0
+while [ $i -lt 150 ]; do
+	case "$(systemctl show -P ExecMainExitTimestampMonotonic etcdimg-backup.service)" in
+	""|0) ;;
+	*) [ "$(systemctl show -P Result etcdimg-backup.service)" = success ] && break ;;
+	esac
+	sleep 1; i=$((i+1))
+done
+echo "@@ wait $i"
+echo "@@ timer"
+systemctl is-enabled etcdimg-backup.timer; systemctl is-active etcdimg-backup.timer
+systemctl show -p LastTriggerUSec -p NextElapseUSecRealtime etcdimg-backup.timer
+echo "@@ service"
+systemctl show -p Result -p ExecMainStatus etcdimg-backup.service
+journalctl -u etcdimg-backup.service --no-pager -o cat | tail -n 20
+echo "@@ files"
+stat -c "%a %U %G %n" /var/backups/etcd
+find /var/backups/etcd -mindepth 1 -exec stat -c "%a %U %G %s %n" {} +`
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	out, err := s.SSH(ctx, "debian", n, "sudo sh -c '"+script+"'")
+	if err != nil {
+		t.Errorf("node %s: check backup-timer: ssh: %v\n%s", n.Name, err, indent(out))
+		return
+	}
+	sec := map[string]string{}
+	var cur string
+	for _, l := range strings.Split(out, "\n") {
+		if name, ok := strings.CutPrefix(l, "@@ "); ok {
+			cur = name
+			continue
+		}
+		sec[cur] += l + "\n"
+	}
+	wait := "?"
+	for k := range sec {
+		if w, ok := strings.CutPrefix(k, "wait "); ok {
+			wait = w
+		}
+	}
+	tt := sec["timer"]
 	// Enabled and active (waiting for its next elapse) and fired. While
-	// its service runs, systemd shows no next elapse: the report may catch
-	// a timer in that moment (every minute here), so it is only logged.
-	if timer.RC != 0 || !strings.HasPrefix(tt, "enabled\nactive\n") || strings.Contains(tt, "LastTriggerUSec=n/a") ||
+	// its service runs, systemd shows no next elapse: the check may catch
+	// a timer in that moment (every minute here), so that is only logged.
+	if !strings.HasPrefix(tt, "enabled\nactive\n") || strings.Contains(tt, "LastTriggerUSec=n/a") ||
 		!strings.Contains(tt, "LastTriggerUSec=") || strings.Contains(tt, "LastTriggerUSec=\n") {
-		t.Errorf("node %s: check backup-timer: not enabled, active and fired (rc %d):\n%s", n.Name, timer.RC, indent(tt))
+		t.Errorf("node %s: check backup-timer: not enabled, active and fired:\n%s", n.Name, indent(tt))
 	}
 	if !strings.Contains(tt, "NextElapseUSecRealtime=") || strings.Contains(tt, "NextElapseUSecRealtime=\n") {
-		t.Logf("node %s: backup timer shows no next elapse (its service was running at report time):\n%s", n.Name, indent(tt))
+		t.Logf("node %s: backup timer shows no next elapse (its service was running):\n%s", n.Name, indent(tt))
 	}
-	svc := r.Section("backup-service").Text()
-	if !strings.Contains(svc, "Result=success") || !strings.Contains(svc, "etcdimg-backup: /var/backups/etcd/"+n.Name+"-") {
-		t.Errorf("node %s: check backup-service: (report waited %ss)\n%s", n.Name, r.Header("backup_wait_s"), indent(svc))
+	if svc := sec["service"]; !strings.Contains(svc, "Result=success") || !strings.Contains(svc, "etcdimg-backup: /var/backups/etcd/"+n.Name+"-") {
+		t.Errorf("node %s: check backup-service: (waited %ss)\n%s", n.Name, wait, indent(svc))
 	}
-	files := r.Section("backup-files").Lines
+	files := strings.Split(strings.TrimSpace(sec["files"]), "\n")
 	if len(files) < 2 || files[0] != "700 etcd etcd /var/backups/etcd" {
 		t.Errorf("node %s: check backup-files: want the folder 700 etcd etcd and a snapshot:\n%s", n.Name, indent(strings.Join(files, "\n")))
 		return
@@ -131,7 +194,7 @@ func (s *Scenario) checkBackupTimer(n NodeInfo, r *Report) {
 			t.Errorf("node %s: check backup-files: %q is not a 600 etcd etcd <node>-<time>.db snapshot", n.Name, l)
 		}
 	}
-	t.Logf("node %s: timer snapshot after %ss of waiting: %s", n.Name, r.Header("backup_wait_s"), strings.Join(files[1:], "; "))
+	t.Logf("node %s: timer snapshot after %ss of waiting: %s", n.Name, wait, strings.Join(files[1:], "; "))
 }
 
 // putKeys writes count keys under prefix, 100 per transaction, through the
@@ -215,28 +278,46 @@ func (s *Scenario) clusterID() string {
 	return fmt.Sprintf("%x", st[0].Status.Header.ClusterID)
 }
 
-// rebuild builds the scenario's spec again with extra `etcdimg build`
-// arguments and the same PKI into a new seed folder, and replaces the VMs
-// with fresh ones (new disks) booting those seeds, on the same network.
-func (s *Scenario) rebuild(extra ...string) {
+// etcdimgBuild runs `etcdimg build` on testdata/e2e/<spec>.jsonnet into
+// out with the PKI folder pki and extra arguments (the scenario's SSH key
+// and the old PKI folder as ext vars), and returns its output.
+func (s *Scenario) etcdimgBuild(spec, out, pki string, extra ...string) (string, error) {
 	t := s.T
 	t.Helper()
-	specPath := filepath.Join(repoRoot(t), "testdata", "e2e", strings.TrimSuffix(s.Name, "-"+s.Release)+".jsonnet")
-	s.SeedDir = filepath.Join(s.Work, "seeds-rebuilt")
-	args := append([]string{"build", specPath, "-o", s.SeedDir, "--etcd-release", s.Rel.Tarball,
-		"--pki-dir", filepath.Join(s.Work, "pki"), "--ext-str", "etcd_sha256=" + s.Rel.TarballSHA256}, extra...)
-	start := time.Now()
+	pub := s.sshPublicKey()
+	args := append([]string{"build", filepath.Join(repoRoot(t), "testdata", "e2e", spec+".jsonnet"), "-o", out,
+		"--etcd-release", s.Rel.Tarball, "--pki-dir", pki, "--ext-str", "etcd_sha256=" + s.Rel.TarballSHA256,
+		"--ext-str", "e2e_ssh_key=" + pub, "--ext-str", "e2e_old_pki=" + filepath.Join(s.Work, "pki")}, extra...)
 	cmd := exec.Command(EtcdimgBin(t), args...)
 	cmd.Dir = repoRoot(t)
-	out, err := cmd.CombinedOutput()
-	_ = os.WriteFile(filepath.Join(s.Work, "etcdimg-rebuild.log"), out, 0o644)
+	b, err := cmd.CombinedOutput()
+	_ = os.WriteFile(filepath.Join(s.Work, fmt.Sprintf("etcdimg-build-%s-%d.log", spec, time.Now().UnixNano())), b, 0o644)
+	return string(b), err
+}
+
+// rebuildRestored builds testdata/e2e/backup-restored.jsonnet (the same
+// cluster, with the old PKI folder's CA as its tls.ca) with --restore-from
+// snap and a new PKI folder into a new seed folder, and replaces the VMs
+// with fresh ones (new disks) booting those seeds, on the same network.
+func (s *Scenario) rebuildRestored(snap, oldPKI string) {
+	t := s.T
+	t.Helper()
+	s.SeedDir = filepath.Join(s.Work, "seeds-restored")
+	start := time.Now()
+	out, err := s.etcdimgBuild("backup-restored", s.SeedDir, filepath.Join(s.Work, "pki-restored"), "--restore-from", snap)
 	if err != nil {
-		t.Fatalf("etcdimg %s: %v\n%s", strings.Join(args, " "), err, tail(string(out), 40))
+		t.Fatalf("etcdimg build --restore-from: %v\n%s", err, tail(out, 40))
 	}
-	s.Phase("iso-build "+strings.Join(extra, " "), time.Since(start))
-	t.Logf("etcdimg build %s:\n%s", strings.Join(extra, " "), indent(strings.TrimSpace(string(out))))
+	s.Phase("iso-build --restore-from", time.Since(start))
+	t.Logf("etcdimg build --restore-from:\n%s", indent(strings.TrimSpace(out)))
 	if s.Info, err = LoadClusterInfo(s.SeedDir); err != nil {
 		t.Fatal(err)
+	}
+	// The clients' trust survives the restore: the seeds carry the old CA.
+	oldCA, err1 := os.ReadFile(filepath.Join(oldPKI, "ca.crt"))
+	newCA, err2 := os.ReadFile(s.Info.path(s.Info.Etcdctl.CACert))
+	if err1 != nil || err2 != nil || string(oldCA) != string(newCA) {
+		t.Errorf("check restore-ca: the restored cluster's CA (%s) is not the old one (%s): %v %v", s.Info.Etcdctl.CACert, oldPKI, err1, err2)
 	}
 	s.VMs = nil
 	for _, n := range s.Info.Nodes {
@@ -244,6 +325,43 @@ func (s *Scenario) rebuild(extra ...string) {
 		if fi, err := os.Stat(s.Info.path(seed)); err == nil {
 			t.Logf("node %s: seed %s, %d bytes", n.Name, seed, fi.Size())
 		}
-		s.VMs = append(s.VMs, NewVM(t, s.Net, s.Base, filepath.Join(s.Work, "vms-rebuilt"), n.Name, n.MAC, s.Info.path(seed), format))
+		s.VMs = append(s.VMs, NewVM(t, s.Net, s.Base, filepath.Join(s.Work, "vms-restored"), n.Name, n.MAC, s.Info.path(seed), format))
 	}
+}
+
+// restoreToken is the restored cluster's --initial-cluster-token, read from
+// the restored node's unit on the seed folder.
+func (s *Scenario) restoreToken() string {
+	b, err := os.ReadFile(filepath.Join(s.SeedDir, s.Info.Nodes[0].Name, "user-data"))
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "--initial-cluster-token=")
+	if !ok {
+		s.T.Fatal("no --initial-cluster-token in user-data")
+	}
+	tok, _, _ := strings.Cut(rest, " ")
+	return strings.TrimSpace(tok)
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// sshPublicKey is the authorized_keys line of the scenario's key.
+func (s *Scenario) sshPublicKey() string {
+	b, err := os.ReadFile(s.SSHKey)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(b)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " etcdimg-e2e"
 }
