@@ -16,6 +16,7 @@ import (
 	"github.com/etcdimg/etcdimg/internal/etcdtest"
 	"github.com/etcdimg/etcdimg/internal/isoread"
 	"github.com/etcdimg/etcdimg/jsonnet"
+	"github.com/etcdimg/etcdimg/membership"
 	"github.com/etcdimg/etcdimg/pipeline"
 	"github.com/etcdimg/etcdimg/snapshot"
 	yaml "go.yaml.in/yaml/v3"
@@ -465,4 +466,148 @@ func TestRestoreFromIsCheckedAndDeterministic(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// dirState is every file under dir with its bytes ("" when dir is absent),
+// to show a refused build changed nothing.
+func dirState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			m[p] = string(b)
+		}
+		return nil
+	})
+	return m
+}
+
+// TestRestoreNeedsAFreshRecord: a restore makes a new cluster that every
+// node bootstraps, so --restore-from over a PKI folder whose membership.json
+// records a cluster (not restored, or restored from another snapshot) is
+// refused at --restore-from, naming the record and the way out, before
+// anything is written. With a new PKI folder that keeps the CA through
+// tls.ca it builds, and records the restore; the same restore builds again
+// (byte-identical seeds), and a node added later gets a join seed that
+// carries no snapshot and runs no restore, while the bootstrap seeds stay
+// the same bytes. A replacement seed of a restored member restores nothing
+// either.
+func TestRestoreNeedsAFreshRecord(t *testing.T) {
+	snap := localSnapshot(t, 3)
+	other := localSnapshot(t, 4)
+	root := t.TempDir()
+	ips := []string{"192.168.0.11", "192.168.0.12", "192.168.0.13"}
+	o := opts(t, writeSpec(t, nodesPatch(ips...)), filepath.Join(root, "out"))
+	mustBuild(t, o)
+	oldPKI := o.PKIDir
+
+	refused := func(t *testing.T, o pipeline.Options, want ...string) {
+		t.Helper()
+		before := dirState(t, filepath.Dir(o.OutDir))
+		res, err := pipeline.Build(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := res.Report.String()
+		if !res.Report.IsFatal() || !strings.Contains(rep, "\nerror: --restore-from: "+filepath.Join(o.PKIDir, membership.FileName)+" records cluster \"test\"") {
+			t.Errorf("report:\n%s", rep)
+		}
+		for _, w := range want {
+			if !strings.Contains(rep, w) {
+				t.Errorf("report lacks %q:\n%s", w, rep)
+			}
+		}
+		after := dirState(t, filepath.Dir(o.OutDir))
+		if len(after) != len(before) {
+			t.Errorf("a refused restore changed the files: %d -> %d", len(before), len(after))
+		}
+		for p, b := range before {
+			if after[p] != b {
+				t.Errorf("a refused restore changed %s", p)
+			}
+		}
+	}
+
+	// Over the original cluster's record: refused, into its own folder or
+	// a new one.
+	for _, out := range []string{o.OutDir, filepath.Join(root, "restored")} {
+		r := o
+		r.OutDir, r.RestoreFrom = out, snap
+		refused(t, r, "(members etcd01, etcd02, etcd03; not restored from a snapshot)", "a restore makes a new cluster",
+			"build with a new --pki-dir", "set tls.ca.cert and tls.ca.key to "+filepath.Join(oldPKI, "ca.crt")+" and "+filepath.Join(oldPKI, "ca.key"))
+	}
+	if _, err := os.Stat(filepath.Join(root, "restored")); err == nil {
+		t.Error("the refused restore made its output folder")
+	}
+
+	// A new PKI folder keeping the CA: the restore builds and is recorded.
+	caPatch := `{tls: {ca: {cert: '` + filepath.Join(oldPKI, "ca.crt") + `', key: '` + filepath.Join(oldPKI, "ca.key") + `'}}, ` +
+		strings.TrimPrefix(nodesPatch(ips...), "{")
+	r := opts(t, writeSpec(t, caPatch), filepath.Join(root, "restored"))
+	r.Jsonnet = o.Jsonnet
+	r.PKIDir, r.CacheDir, r.RestoreFrom = filepath.Join(root, "pki-restored"), o.CacheDir, snap
+	res := mustBuild(t, r)
+	oldCA, _ := os.ReadFile(filepath.Join(oldPKI, "ca.crt"))
+	img, err := isoread.Read(res.Nodes[0].ISO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(img.Files["etcdimg/pki/ca.crt"]) != string(oldCA) {
+		t.Error("the restored cluster's seeds do not carry the old CA")
+	}
+	st, err := membership.Read(filepath.Join(r.PKIDir, membership.FileName))
+	if err != nil || st == nil || st.Restore == nil || st.Restore.SHA256 != res.Cluster.Restore.SHA256 || st.Restore.Token != res.Cluster.Token {
+		t.Fatalf("restored cluster's record: %+v %v", st, err)
+	}
+	three := []string{"etcd01", "etcd02", "etcd03"}
+	before := seedBytes(t, r.OutDir, three...)
+
+	// The same restore again: allowed, the same bytes.
+	mustBuild(t, r)
+	for f, b := range seedBytes(t, r.OutDir, three...) {
+		if string(before[f]) != string(b) {
+			t.Errorf("%s changed when the same restore was built again", f)
+		}
+	}
+	// Another snapshot over the restored cluster's record: refused.
+	r2 := r
+	r2.RestoreFrom = other
+	refused(t, r2, "restored from another snapshot (sha256 "+st.Restore.SHA256[:12], "the spec's tls.ca keeps the CA your clients trust")
+
+	// A grown spec with the same restore: the bootstrap seeds keep their
+	// bytes; the joiner restores nothing.
+	r.Spec = writeSpec(t, `{tls: {ca: {cert: '`+filepath.Join(oldPKI, "ca.crt")+`', key: '`+filepath.Join(oldPKI, "ca.key")+`'}}, `+
+		strings.TrimPrefix(nodesPatch(append(ips, "192.168.0.14")...), "{"))
+	mustBuild(t, r)
+	for f, b := range seedBytes(t, r.OutDir, three...) {
+		if string(before[f]) != string(b) {
+			t.Errorf("%s changed when etcd04 was added to the restored cluster", f)
+		}
+	}
+	noRestore := func(node, kind string) {
+		t.Helper()
+		img, err := isoread.Read(filepath.Join(r.OutDir, node+".iso"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := range img.Files {
+			if strings.HasPrefix(p, "etcdimg/restore/") {
+				t.Errorf("%s's %s seed carries %s", node, kind, p)
+			}
+		}
+		ud := string(img.Files["user-data"])
+		if !strings.Contains(ud, generator.JoinScriptPath) {
+			t.Errorf("%s's seed is not a %s seed", node, kind)
+		}
+		if strings.Contains(ud, generator.RestoreScriptPath) || strings.Contains(ud, "etcdutl snapshot restore") {
+			t.Errorf("%s's %s seed runs a restore", node, kind)
+		}
+	}
+	noRestore("etcd04", "join")
+	// A restored member replaced: it joins the restored cluster anew.
+	rr := r
+	rr.Nodes, rr.Replace = []string{"etcd02"}, true
+	mustBuild(t, rr)
+	noRestore("etcd02", "replace")
 }

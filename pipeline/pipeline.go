@@ -862,6 +862,10 @@ func restoreOverRecord(c *model.Cluster, prev *membership.File, path, pkiDir str
 	if !c.TLS.Enabled {
 		return msg + "build into a new output folder (-o)"
 	}
-	return msg + fmt.Sprintf("build with a new --pki-dir (and a new -o); to keep the CA your clients trust, set tls.ca.cert and tls.ca.key to %s and %s",
+	msg += "build with a new --pki-dir (and a new -o)"
+	if c.TLS.CA.Cert != "" {
+		return msg + "; the spec's tls.ca keeps the CA your clients trust"
+	}
+	return msg + fmt.Sprintf("; to keep the CA your clients trust, set tls.ca.cert and tls.ca.key to %s and %s",
 		filepath.Join(pkiDir, "ca.crt"), filepath.Join(pkiDir, "ca.key"))
 }
