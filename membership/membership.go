@@ -73,6 +73,9 @@ type Entry struct {
 // restore itself.
 var ErrRestore = errors.New("a restore makes a new cluster, and this one is recorded already")
 
+// ErrRestoreMissing: a build without --restore-from of a restored cluster.
+var ErrRestoreMissing = errors.New("this cluster was restored from a snapshot; build it with --restore-from that snapshot")
+
 // Path is where a cluster's state lives: in the PKI folder with TLS, else
 // in the output folder.
 func Path(pkiDir, outDir string, tls bool) string {
@@ -123,9 +126,15 @@ func Write(path string, f *File) error {
 // it needs a fresh record: over a recorded cluster it is refused (ErrRestore),
 // unless that cluster is the one this very snapshot restored (the same
 // build again, or a grown spec whose new nodes join the restored cluster).
+// A restored cluster's seeds are built from its snapshot only
+// (ErrRestoreMissing): without it its bootstrap seeds would bootstrap an
+// empty member instead of restoring one.
 func Next(prev *File, c *model.Cluster, replace []string) (*File, error) {
 	if c.Restore != nil && prev != nil && (prev.Restore == nil || prev.Restore.SHA256 != c.Restore.SHA256) {
 		return nil, ErrRestore
+	}
+	if c.Restore == nil && prev != nil && prev.Restore != nil {
+		return nil, ErrRestoreMissing
 	}
 	if prev == nil {
 		if len(replace) > 0 {

@@ -120,3 +120,38 @@ func TestReadWrite(t *testing.T) {
 		t.Errorf("path without tls: %s", got)
 	}
 }
+
+// TestNextRestore: a restore is recorded by the build that bootstraps the
+// restored cluster; over any other record (not restored, or restored from
+// another snapshot) it is ErrRestore; the same snapshot again passes (and a
+// grown spec joins the restored cluster); a build without the snapshot of a
+// restored cluster is ErrRestoreMissing.
+func TestNextRestore(t *testing.T) {
+	restore := func(c *model.Cluster, sum string) *model.Cluster {
+		c.Restore = &model.Restore{SHA256: sum, Token: model.RestoreToken("k8s", sum)}
+		c.Token = c.Restore.Token
+		return c
+	}
+	a := strings.Repeat("a", 64)
+	plain, err := membership.Next(nil, cluster("a", "b", "c"), nil)
+	if err != nil || plain.Restore != nil {
+		t.Fatalf("first build: %+v %v", plain, err)
+	}
+	if _, err := membership.Next(plain, restore(cluster("a", "b", "c"), a), nil); err != membership.ErrRestore {
+		t.Errorf("restore over a cluster that was not restored: %v", err)
+	}
+	f, err := membership.Next(nil, restore(cluster("a", "b", "c"), a), nil)
+	if err != nil || f.Restore == nil || f.Restore.SHA256 != a || f.Restore.Token != "k8s-raaaaaaaaaaa" || kinds(t, f) != "a:bootstrap+b b:bootstrap+b c:bootstrap+b" {
+		t.Fatalf("restore into a fresh record: %+v %v", f, err)
+	}
+	g, err := membership.Next(f, restore(cluster("a", "b", "c", "d"), a), nil)
+	if err != nil || g.Restore == nil || *g.Restore != *f.Restore || kinds(t, g) != "a:bootstrap+b b:bootstrap+b c:bootstrap+b d:join" {
+		t.Errorf("the same restore with a grown spec: %+v %v", g, err)
+	}
+	if _, err := membership.Next(f, restore(cluster("a", "b", "c"), strings.Repeat("b", 64)), nil); err != membership.ErrRestore {
+		t.Errorf("another snapshot over a restored cluster: %v", err)
+	}
+	if _, err := membership.Next(f, cluster("a", "b", "c"), nil); err != membership.ErrRestoreMissing {
+		t.Errorf("a restored cluster built without its snapshot: %v", err)
+	}
+}

@@ -605,6 +605,19 @@ func TestRestoreNeedsAFreshRecord(t *testing.T) {
 		}
 	}
 	noRestore("etcd04", "join")
+	// Without the snapshot the restored cluster's bootstrap seeds would
+	// bootstrap empty members: refused, nothing written.
+	nr := r
+	nr.RestoreFrom = ""
+	before4 := dirState(t, root)
+	res4, err := pipeline.Build(context.Background(), nr)
+	if err != nil || !res4.Report.IsFatal() || !strings.Contains(res4.Report.String(), "error: --restore-from: "+filepath.Join(r.PKIDir, membership.FileName)+
+		" records cluster \"test\" restored from the snapshot with sha256 "+st.Restore.SHA256+": build its seeds with --restore-from that snapshot") {
+		t.Errorf("build of the restored cluster without its snapshot: %v\n%s", err, res4.Report)
+	}
+	if after := dirState(t, root); len(after) != len(before4) {
+		t.Errorf("the refused build changed the files: %d -> %d", len(before4), len(after))
+	}
 	// A restored member replaced: it joins the restored cluster anew.
 	rr := r
 	rr.Nodes, rr.Replace = []string{"etcd02"}, true

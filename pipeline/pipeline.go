@@ -514,7 +514,12 @@ func nextMembership(c *model.Cluster, nodes []model.Node, pkiDir string, o Optio
 	}
 	next, err := membership.Next(prev, c, replace)
 	if errors.Is(err, membership.ErrRestore) {
-		r.Errorf("--restore-from", "%s", restoreOverRecord(c, prev, path, pkiDir, o))
+		r.Errorf("--restore-from", "%s", restoreOverRecord(c, prev, path, pkiDir))
+		return nil, false
+	}
+	if errors.Is(err, membership.ErrRestoreMissing) {
+		r.Errorf("--restore-from", "%s records cluster %q restored from the snapshot with sha256 %s: build its seeds with --restore-from that snapshot (its bootstrap seeds restore it; join and replace seeds do not carry it)",
+			path, prev.Cluster, prev.Restore.SHA256)
 		return nil, false
 	}
 	if err != nil {
@@ -846,7 +851,7 @@ func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.Cert
 // folder: it holds the record of a cluster whose members a restore would
 // bootstrap anew, with seeds that clash with the recorded ones (join and
 // replace seeds, instance-ids, --initial-cluster).
-func restoreOverRecord(c *model.Cluster, prev *membership.File, path, pkiDir string, o Options) string {
+func restoreOverRecord(c *model.Cluster, prev *membership.File, path, pkiDir string) string {
 	var names []string
 	for _, e := range prev.Members {
 		if !e.Removed {
@@ -859,13 +864,16 @@ func restoreOverRecord(c *model.Cluster, prev *membership.File, path, pkiDir str
 	}
 	msg := fmt.Sprintf("%s records cluster %q (members %s; %s); a restore makes a new cluster that every node bootstraps from the snapshot, so it needs a folder with no record: ",
 		path, prev.Cluster, strings.Join(names, ", "), what)
+	// Removing the record is how any cluster starts over from scratch (see
+	// the README's Day 2); it is offered only for a cluster that is gone.
+	scratch := fmt.Sprintf("; or, once no member of that cluster runs any more, remove %s (as for any start from scratch) and build again", path)
 	if !c.TLS.Enabled {
-		return msg + "build into a new output folder (-o)"
+		return msg + "build into a new output folder (-o)" + scratch
 	}
 	msg += "build with a new --pki-dir (and a new -o)"
 	if c.TLS.CA.Cert != "" {
-		return msg + "; the spec's tls.ca keeps the CA your clients trust"
+		return msg + "; the spec's tls.ca keeps the CA your clients trust" + scratch
 	}
 	return msg + fmt.Sprintf("; to keep the CA your clients trust, set tls.ca.cert and tls.ca.key to %s and %s",
-		filepath.Join(pkiDir, "ca.crt"), filepath.Join(pkiDir, "ca.key"))
+		filepath.Join(pkiDir, "ca.crt"), filepath.Join(pkiDir, "ca.key")) + scratch
 }
