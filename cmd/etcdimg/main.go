@@ -212,7 +212,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&o.Replace, "replace", false, "give the --node(s) a replacement seed: on first boot it removes the dead member of that name and joins anew")
 	fs.StringVar(&o.Release, "etcd-release", "", "use this local etcd release tarball instead of the spec's path/url (its sha256 must match the spec)")
 	fs.StringVar(&o.PKIDir, "pki-dir", "", "PKI folder (default: <cluster>-pki beside the output folder)")
-	fs.StringVar(&o.RestoreFrom, "restore-from", "", "etcd snapshot file: every node's first boot restores it (a new cluster with its keys); checked before anything is written")
+	fs.StringVar(&o.RestoreFrom, "restore-from", "", "etcd snapshot file: each bootstrap seed's first boot restores it (a new cluster with its keys, new token; needs a PKI folder that records no other cluster); checked before anything is written")
 	fs.BoolVar(&o.Force, "force", false, "write into an existing folder that etcdimg did not create")
 	fs.BoolVarP(&o.NoISO, "no-iso", "", false, "write only the cloud-init files")
 	fs.StringVar(&o.Format, "format", pipeline.FormatISO, "seed format: iso (a CD-ROM) or vfat (a disk image, DIR/<node>.img)")
