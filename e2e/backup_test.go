@@ -154,19 +154,16 @@ find /var/backups/etcd -mindepth 1 -exec stat -c "%a %U %G %s %n" {} +`
 		return
 	}
 	sec := map[string]string{}
-	var cur string
+	cur, wait := "", "?"
 	for _, l := range strings.Split(out, "\n") {
 		if name, ok := strings.CutPrefix(l, "@@ "); ok {
 			cur = name
+			if w, ok := strings.CutPrefix(name, "wait "); ok {
+				wait = w
+			}
 			continue
 		}
 		sec[cur] += l + "\n"
-	}
-	wait := "?"
-	for k := range sec {
-		if w, ok := strings.CutPrefix(k, "wait "); ok {
-			wait = w
-		}
 	}
 	tt := sec["timer"]
 	// Enabled and active (waiting for its next elapse) and fired. While

@@ -274,7 +274,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 		}
 		if r := res.Cluster.Restore; r != nil {
-			fmt.Fprintf(stdout, "restore: snapshot %s (%d bytes, revision %d, %d keys, sha256 %s) on every seed; new cluster token %s\n",
+			fmt.Fprintf(stdout, "restore: snapshot %s (%d bytes, revision %d, %d keys, sha256 %s) on every bootstrap seed; new cluster token %s\n",
 				o.RestoreFrom, r.Size, r.Revision, r.Keys, r.SHA256, r.Token)
 		}
 		fmt.Fprintf(stdout, "built %d node(s) of cluster %q into %s in %s\n", len(res.Nodes), res.Cluster.Name, o.OutDir, time.Since(start).Round(time.Millisecond))
