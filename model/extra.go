@@ -190,6 +190,10 @@ func (c *Cluster) OwnedPath(p string) string {
 	}
 	if sp, ok := c.Etcd.Runtime.(*StaticPodRuntime); ok && sp.ManifestPath != "" {
 		exact[sp.ManifestPath] = "the static pod manifest (etcd.staticPod.manifestPath)"
+		if c.Kubeadm != nil {
+			exact[KubeletDropInPath] = "kubelet's drop-in (kubeadm.enabled)"
+			exact[KubeletConfigPath] = "kubelet's configuration (kubeadm.enabled)"
+		}
 	}
 	if why, ok := exact[p]; ok {
 		return why

@@ -24,6 +24,8 @@ type Cluster struct {
 	Nodes   []Node
 	Access  Access
 	Extra   Extra
+	// Kubeadm is set when the cluster is a kubeadm external etcd.
+	Kubeadm *Kubeadm
 	// Membership is the recorded state of a running cluster (which members
 	// bootstrapped it, which joined later); nil on a first build.
 	Membership *Membership
@@ -41,6 +43,7 @@ type Network struct {
 
 type Etcd struct {
 	Version          string // "3.6.16"
+	Arch             string // "amd64" or "arm64": the nodes' machine and the release's
 	Minor            string // "3.6"
 	Release          Release
 	ClientPort       int

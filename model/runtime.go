@@ -201,6 +201,10 @@ func (v *validator) staticPod(m *Etcd, e spec.Etcd, ports map[int]string) *Stati
 		*q.dst = parsed
 	}
 	r.Metrics = v.metrics(m, sp, ports)
+	if v.kubeadm {
+		v.warnf("etcd.runtime", "static-pod: etcdimg writes the manifest and kubelet's drop-in (kubeadm.enabled) but does not install kubelet or a container runtime; the node image must have them (kubelet at %s) and must be able to pull the image or have it preloaded", KubeletPath)
+		return r
+	}
 	v.warnf("etcd.runtime", "static-pod: etcdimg writes the manifest but does not install kubelet or a container runtime; the node image must have them, with kubelet's staticPodPath set to the manifest's folder, and must be able to pull the image or have it preloaded")
 	return r
 }

@@ -16,15 +16,18 @@ import (
 )
 
 var (
-	dnsLabelRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	tokenRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	posixNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	versionRE    = regexp.MustCompile(`^(3\.[0-9]+)\.([0-9]+)$`)
-	sha256RE     = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
-	ifnameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
-	safePathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._+-]+)+$`)
-	flagNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
-	supported    = []string{"3.5", "3.6", "3.7"}
+	dnsLabelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	tokenRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	posixNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	versionRE   = regexp.MustCompile(`^(3\.[0-9]+)\.([0-9]+)$`)
+	sha256RE    = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	ifnameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
+	safePathRE  = regexp.MustCompile(`^(/[A-Za-z0-9._+-]+)+$`)
+	flagNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+	supported   = []string{"3.5", "3.6", "3.7"}
+	// Arches are the machines etcd releases and Debian's cloud images
+	// both exist for, in Go's (and etcd's tarball) names.
+	Arches       = []string{"amd64", "arm64"}
 	keyAlgs      = []string{"ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"}
 	tlsVersions  = []string{"TLS1.2", "TLS1.3"}
 	reservedDirs = map[string]bool{"/": true, "/bin": true, "/boot": true, "/dev": true, "/etc": true, "/home": true,
@@ -50,6 +53,8 @@ func Validate(c *spec.Cluster) (*Cluster, report.Report) {
 type validator struct {
 	r report.Report
 	d *spec.Cluster // the defaults
+	// kubeadm: kubeadm.enabled, which changes other fields' defaults.
+	kubeadm bool
 }
 
 // or is the spec's value when the field is present, the default otherwise.
@@ -65,6 +70,7 @@ func (v *validator) warnf(p, f string, a ...any) { v.r.Warnf(p, f, a...) }
 
 func (v *validator) cluster(c *spec.Cluster) *Cluster {
 	m := &Cluster{Name: c.Name, Token: or(c.Token, &c.Name), Domain: strings.TrimSuffix(c.Domain, ".")}
+	v.kubeadm = or(c.Kubeadm.Enabled, v.d.Kubeadm.Enabled)
 	switch {
 	case c.Name == "":
 		v.errf("name", "required: name the cluster (a DNS label such as \"etcd\"); it is part of every node's instance-id")
@@ -80,6 +86,7 @@ func (v *validator) cluster(c *spec.Cluster) *Cluster {
 	m.Network = v.network(c)
 	m.Etcd = v.etcd(c)
 	m.TLS = v.tls(c, &m.Etcd)
+	m.Kubeadm = v.kubeadmOption(c, m)
 	tlsDir := ""
 	if m.TLS.Enabled {
 		tlsDir = m.TLS.Dir
@@ -167,6 +174,7 @@ func (v *validator) etcd(c *spec.Cluster) Etcd {
 	e, d := c.Etcd, v.d.Etcd
 	m := Etcd{
 		Release:          Release{Path: e.Release.Path, URL: e.Release.URL},
+		Arch:             or(e.Arch, d.Arch),
 		ClientPort:       or(e.ClientPort, d.ClientPort),
 		PeerPort:         or(e.PeerPort, d.PeerPort),
 		ExtraClientPorts: e.ExtraClientPorts,
@@ -191,10 +199,13 @@ func (v *validator) etcd(c *spec.Cluster) Etcd {
 		m.Minor = mm[1]
 	}
 
+	if !contains(Arches, m.Arch) {
+		v.errf("etcd.arch", "%q is not one of %s", m.Arch, strings.Join(Arches, ", "))
+	}
 	rel := e.Release
 	switch {
 	case rel.Path == "" && rel.URL == "":
-		v.errf("etcd.release", "required: set path (a local etcd-vX.Y.Z-linux-amd64.tar.gz, e.g. from `make etcd-release`) or url")
+		v.errf("etcd.release", "required: set path (a local etcd-vX.Y.Z-linux-%s.tar.gz, e.g. from `make etcd-release`) or url", m.Arch)
 	case rel.Path != "" && rel.URL != "":
 		v.errf("etcd.release", "set path or url, not both")
 	case rel.URL != "":
@@ -368,9 +379,13 @@ func (v *validator) validity(p string, days int) {
 
 func (v *validator) tls(c *spec.Cluster, m *Etcd) TLS {
 	t, d := c.TLS, v.d.TLS
+	dir := d.Dir
+	if v.kubeadm {
+		dir = new(KubeadmPKIDir) // kubeadm checks an explicit other tls.dir
+	}
 	r := TLS{
 		Enabled:      or(t.Enabled, d.Enabled),
-		Dir:          or(t.Dir, d.Dir),
+		Dir:          or(t.Dir, dir),
 		KeyAlgorithm: or(t.KeyAlgorithm, d.KeyAlgorithm),
 		ValidityDays: or(t.ValidityDays, d.ValidityDays),
 		CA:           CA{Cert: t.CA.Cert, Key: t.CA.Key},

@@ -13,6 +13,14 @@ import (
 // certlist, so that a split client/peer CA stays a data change.
 const caName = "ca"
 
+// The subject of kubeadm's apiserver-etcd-client certificate, as kubeadm's
+// certlist issues it (kubeadmconstants.APIServerEtcdClientCertCommonName,
+// MastersGroup), so an etcd with auth on sees the user kubeadm's does.
+const (
+	APIServerEtcdClientCommonName   = "kube-apiserver-etcd-client"
+	APIServerEtcdClientOrganization = "system:masters"
+)
+
 // AdminCommonName is the subject CN of the operator's client certificate;
 // with etcd auth enabled it is the user name etcd sees.
 const AdminCommonName = "etcdimg-admin"
@@ -25,7 +33,11 @@ const (
 	ProfilePeer              = "peer"
 	ProfileHealthcheckClient = "healthcheck-client"
 	ProfileAdmin             = "admin"
-	ProfileCA                = "ca"
+	// ProfileAPIServerEtcdClient is kubeadm's apiserver-etcd-client, the
+	// certificate kube-apiserver presents to an external etcd (see
+	// Config.APIServerEtcdClient).
+	ProfileAPIServerEtcdClient = "apiserver-etcd-client"
+	ProfileCA                  = "ca"
 )
 
 // nodeProfile is one certificate every node carries, and everything the
@@ -138,7 +150,7 @@ type certSpec struct {
 	Name     string // profile name
 	BaseName string // slash-separated path below Dir, without .crt/.key
 	CAName   string
-	Node     string // empty for the admin certificate
+	Node     string // empty for the host-only certificates (admin, apiserver-etcd-client)
 	Config   certConfig
 }
 
@@ -165,7 +177,27 @@ func certList(cfg *Config) []certSpec {
 			})
 		}
 	}
+	// Host-only like admin, but last: turning kubeadm on adds one entry
+	// without reordering the rest.
+	if cfg.APIServerEtcdClient {
+		specs = append(specs, certSpec{
+			Name:     ProfileAPIServerEtcdClient,
+			BaseName: ProfileAPIServerEtcdClient,
+			CAName:   caName,
+			Config:   apiServerEtcdClientProfile(),
+		})
+	}
 	return specs
+}
+
+// apiServerEtcdClientProfile is kubeadm's: a client certificate only, no
+// SANs (kube-apiserver connects from wherever it runs).
+func apiServerEtcdClientProfile() certConfig {
+	return certConfig{
+		CommonName:   APIServerEtcdClientCommonName,
+		Organization: []string{APIServerEtcdClientOrganization},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
 }
 
 // serverProfile serves etcd's client port. clientAuth is included because

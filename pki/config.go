@@ -47,8 +47,12 @@ type Config struct {
 	// lag the host's. 0 means the default of 1h; negative disables it.
 	Backdate time.Duration
 	Nodes    []Node
-	Now      func() time.Time // default time.Now
-	Rand     io.Reader        // default crypto/rand.Reader
+	// APIServerEtcdClient issues kubeadm's apiserver-etcd-client
+	// certificate into Dir (never onto a node: it is for the control
+	// plane's kube-apiserver).
+	APIServerEtcdClient bool
+	Now                 func() time.Time // default time.Now
+	Rand                io.Reader        // default crypto/rand.Reader
 	// LockTimeout bounds how long Ensure waits for another run holding
 	// Dir (0: DefaultLockTimeout); OnLockWait is told once that it waits.
 	LockTimeout time.Duration
@@ -101,7 +105,10 @@ type PKI struct {
 	CACert    *x509.Certificate    // the signing CA (first certificate of CACertPEM)
 	Nodes     map[string]NodeCerts // by node name
 	Admin     CertKey              // client cert for the operator
-	Events    []Event              // sorted, deterministic; warnings never travel as error
+	// APIServerEtcdClient is kube-apiserver's client certificate; zero
+	// unless Config.APIServerEtcdClient.
+	APIServerEtcdClient CertKey
+	Events              []Event // sorted, deterministic; warnings never travel as error
 }
 
 // Sentinel errors; every error returned by Plan and Ensure that is about the

@@ -736,10 +736,13 @@ func (p *plan) execute() (*PKI, error) {
 			}
 		}
 		ck := CertKey{CertPEM: l.certPEM, KeyPEM: l.keyPEM, Cert: l.cert}
-		if l.spec.Node == "" {
-			out.Admin = ck
-		} else {
+		switch {
+		case l.spec.Node != "":
 			out.Nodes[l.spec.Node][l.spec.Name] = ck
+		case l.spec.Name == ProfileAPIServerEtcdClient:
+			out.APIServerEtcdClient = ck
+		default:
+			out.Admin = ck
 		}
 	}
 	return out, nil

@@ -17,6 +17,7 @@ func Defaults() *Cluster {
 	return &Cluster{
 		Network: Network{Interface: new("eth0")},
 		Etcd: Etcd{
+			Arch:                new("amd64"),
 			ClientPort:          new(2379),
 			PeerPort:            new(2380),
 			ListenLocalhost:     new(true),
@@ -47,6 +48,15 @@ func Defaults() *Cluster {
 			KeyAlgorithm: new("ecdsa-p256"),
 			ValidityDays: new(365),
 			CA:           CA{Algorithm: new("ecdsa-p256"), ValidityDays: new(3650)},
+		},
+		// The guide's values: containerd with the systemd cgroup driver,
+		// what Debian's containerd and kubeadm's docs set up.
+		Kubeadm: Kubeadm{
+			Enabled: new(false),
+			Kubelet: Kubelet{
+				CgroupDriver:             new("systemd"),
+				ContainerRuntimeEndpoint: new("unix:///var/run/containerd/containerd.sock"),
+			},
 		},
 	}
 }

@@ -33,6 +33,29 @@ type Cluster struct {
 	// Files are extra write_files entries; they may not touch what etcdimg
 	// writes.
 	Files []File `json:"files,omitempty"`
+	// Kubeadm makes the cluster a kubeadm external etcd: kubeadm's
+	// certificate layout on the nodes, the API server's client certificate
+	// in the host PKI, and with the static-pod runtime kubelet's drop-in.
+	Kubeadm Kubeadm `json:"kubeadm"`
+}
+
+// Kubeadm is the kubeadm external-etcd option (README "Kubernetes (kubeadm
+// external etcd)").
+type Kubeadm struct {
+	Enabled *bool `json:"enabled,omitempty"`
+	// Kubelet configures the drop-in that lets kubelet run the static pod
+	// on an etcd node (the static-pod runtime only).
+	Kubelet Kubelet `json:"kubelet"`
+}
+
+// Kubelet is the KubeletConfiguration of kubeadm's "HA etcd with kubeadm"
+// guide: the two values that depend on the node's container runtime.
+type Kubelet struct {
+	// CgroupDriver must match the container runtime's: "systemd" or
+	// "cgroupfs".
+	CgroupDriver *string `json:"cgroupDriver,omitempty"`
+	// ContainerRuntimeEndpoint is the CRI socket, unix:///….
+	ContainerRuntimeEndpoint *string `json:"containerRuntimeEndpoint,omitempty"`
 }
 
 // File is one extra file cloud-init writes on first boot.
@@ -58,7 +81,11 @@ type Network struct {
 
 // Etcd is what the blog passes to etcd by hand.
 type Etcd struct {
-	Version             string            `json:"version"`
+	Version string `json:"version"`
+	// Arch is the nodes' machine: "amd64" or "arm64"; it names the release
+	// tarball (etcd-vX.Y.Z-linux-ARCH.tar.gz) whose binaries must be built
+	// for it.
+	Arch                *string           `json:"arch,omitempty"`
 	Release             Release           `json:"release"`
 	ClientPort          *int              `json:"clientPort,omitempty"`
 	PeerPort            *int              `json:"peerPort,omitempty"`
