@@ -43,8 +43,8 @@ type NodeFiles struct {
 // always upstream's, whatever the local file is called, so rendering needs
 // no tarball and matches what build puts on the ISO.
 func ReleaseFor(c *model.Cluster) *release.Release {
-	dir := "etcd-v" + c.Etcd.Version + "-linux-amd64"
-	return &release.Release{Version: c.Etcd.Version, Name: dir + ".tar.gz", Dir: dir, SHA256: c.Etcd.Release.SHA256}
+	dir := release.DirName(c.Etcd.Version, c.Etcd.Arch)
+	return &release.Release{Version: c.Etcd.Version, Arch: c.Etcd.Arch, Name: dir + ".tar.gz", Dir: dir, SHA256: c.Etcd.Release.SHA256}
 }
 
 // Render renders the cloud-init files of every node of c.

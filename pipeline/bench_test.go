@@ -130,7 +130,7 @@ func BenchmarkReleaseOpen(b *testing.B) {
 			}
 			b.SetBytes(st.Size())
 			for b.Loop() {
-				if _, err := release.Open(r.path, "3.6.16", r.sha); err != nil {
+				if _, err := release.Open(r.path, "3.6.16", "amd64", r.sha); err != nil {
 					b.Fatal(err)
 				}
 			}

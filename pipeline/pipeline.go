@@ -582,7 +582,7 @@ func openRelease(ctx context.Context, c *model.Cluster, o Options, specDir strin
 	}
 	switch {
 	case o.Release != "":
-		r, err := release.OpenCached(o.Release, e.Version, e.Release.SHA256, stamps)
+		r, err := release.OpenCached(o.Release, e.Version, e.Arch, e.Release.SHA256, stamps)
 		if err != nil {
 			return nil, &pathError{"etcd.release", fmt.Errorf("--etcd-release: %v", err)}
 		}
@@ -596,7 +596,7 @@ func openRelease(ctx context.Context, c *model.Cluster, o Options, specDir strin
 			}
 			cache = filepath.Join(uc, "etcdimg", "releases")
 		}
-		r, err := release.Fetch(ctx, e.Release.URL, cache, e.Version, e.Release.SHA256)
+		r, err := release.Fetch(ctx, e.Release.URL, cache, e.Version, e.Arch, e.Release.SHA256)
 		if err != nil {
 			return nil, &pathError{"etcd.release.url", err}
 		}
@@ -606,7 +606,7 @@ func openRelease(ctx context.Context, c *model.Cluster, o Options, specDir strin
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(specDir, p)
 		}
-		r, err := release.OpenCached(p, e.Version, e.Release.SHA256, stamps)
+		r, err := release.OpenCached(p, e.Version, e.Arch, e.Release.SHA256, stamps)
 		if err != nil {
 			return nil, &pathError{"etcd.release.path", err}
 		}

@@ -30,7 +30,7 @@ const (
 // file of the same name with the expected sha256 is already there. The file
 // only appears under its final name once its checksum matched, so a failed
 // or interrupted download never leaves a file that looks cached.
-func Fetch(ctx context.Context, rawURL, cacheDir, version, wantSHA256 string) (*Release, error) {
+func Fetch(ctx context.Context, rawURL, cacheDir, version, arch, wantSHA256 string) (*Release, error) {
 	want, err := normalizeSHA256(wantSHA256)
 	if err != nil {
 		return nil, fmt.Errorf("release fetch %s: %w", rawURL, err)
@@ -49,7 +49,7 @@ func Fetch(ctx context.Context, rawURL, cacheDir, version, wantSHA256 string) (*
 	dst := filepath.Join(cacheDir, name)
 
 	if _, err := os.Stat(dst); err == nil {
-		if r, err := Open(dst, version, want); err == nil {
+		if r, err := Open(dst, version, arch, want); err == nil {
 			return r, nil
 		}
 		// A stale or damaged cached copy is replaced below; the rename makes
@@ -75,7 +75,7 @@ func Fetch(ctx context.Context, rawURL, cacheDir, version, wantSHA256 string) (*
 		}
 		return nil, fmt.Errorf("release fetch %s: %w", rawURL, err)
 	}
-	return Open(dst, version, want)
+	return Open(dst, version, arch, want)
 }
 
 func download(ctx context.Context, rawURL, dst, want string) (err error) {

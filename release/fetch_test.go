@@ -20,7 +20,7 @@ func server(t *testing.T, body []byte) (*httptest.Server, *atomic.Int32) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		if r.URL.Path != "/"+FileName(testVersion) {
+		if r.URL.Path != "/"+FileName(testVersion, "amd64") {
 			http.NotFound(w, r)
 			return
 		}
@@ -50,16 +50,16 @@ func dirNames(t *testing.T, dir string) []string {
 }
 
 func TestFetchGoodThenCached(t *testing.T) {
-	data := tarGz(t, goodEntries(DirName(testVersion)))
+	data := tarGz(t, goodEntries(DirName(testVersion, "amd64")))
 	srv, hits := server(t, data)
 	cache := filepath.Join(t.TempDir(), "cache")
-	url := srv.URL + "/" + FileName(testVersion)
+	url := srv.URL + "/" + FileName(testVersion, "amd64")
 
-	r, err := Fetch(ctx(t), url, cache, testVersion, sum(data))
+	r, err := Fetch(ctx(t), url, cache, testVersion, "amd64", sum(data))
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
-	if r.Path != filepath.Join(cache, FileName(testVersion)) || r.SHA256 != sum(data) || r.Size != int64(len(data)) {
+	if r.Path != filepath.Join(cache, FileName(testVersion, "amd64")) || r.SHA256 != sum(data) || r.Size != int64(len(data)) {
 		t.Errorf("Fetch = %+v", *r)
 	}
 	fi, err := os.Stat(r.Path)
@@ -73,7 +73,7 @@ func TestFetchGoodThenCached(t *testing.T) {
 		t.Errorf("cache holds %v, want only the tarball", got)
 	}
 
-	if _, err := Fetch(ctx(t), url, cache, testVersion, sum(data)); err != nil {
+	if _, err := Fetch(ctx(t), url, cache, testVersion, "amd64", sum(data)); err != nil {
 		t.Fatalf("second Fetch: %v", err)
 	}
 	if n := hits.Load(); n != 1 {
@@ -82,14 +82,14 @@ func TestFetchGoodThenCached(t *testing.T) {
 }
 
 func TestFetchReplacesDamagedCache(t *testing.T) {
-	data := tarGz(t, goodEntries(DirName(testVersion)))
+	data := tarGz(t, goodEntries(DirName(testVersion, "amd64")))
 	srv, hits := server(t, data)
 	cache := t.TempDir()
-	dst := filepath.Join(cache, FileName(testVersion))
+	dst := filepath.Join(cache, FileName(testVersion, "amd64"))
 	if err := os.WriteFile(dst, data[:len(data)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Fetch(ctx(t), srv.URL+"/"+FileName(testVersion), cache, testVersion, sum(data)); err != nil {
+	if _, err := Fetch(ctx(t), srv.URL+"/"+FileName(testVersion, "amd64"), cache, testVersion, "amd64", sum(data)); err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
 	if n := hits.Load(); n != 1 {
@@ -104,7 +104,7 @@ func TestFetchReplacesDamagedCache(t *testing.T) {
 func TestFetch404(t *testing.T) {
 	srv, _ := server(t, nil)
 	cache := filepath.Join(t.TempDir(), "cache")
-	_, err := Fetch(ctx(t), srv.URL+"/nope.tar.gz", cache, testVersion, strings.Repeat("0", 64))
+	_, err := Fetch(ctx(t), srv.URL+"/nope.tar.gz", cache, testVersion, "amd64", strings.Repeat("0", 64))
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("Fetch = %v, want an error naming the 404", err)
 	}
@@ -114,11 +114,11 @@ func TestFetch404(t *testing.T) {
 }
 
 func TestFetchChecksumMismatchLeavesNothing(t *testing.T) {
-	data := tarGz(t, goodEntries(DirName(testVersion)))
+	data := tarGz(t, goodEntries(DirName(testVersion, "amd64")))
 	srv, _ := server(t, data)
 	cache := t.TempDir()
 	want := strings.Repeat("ab", 32)
-	_, err := Fetch(ctx(t), srv.URL+"/"+FileName(testVersion), cache, testVersion, want)
+	_, err := Fetch(ctx(t), srv.URL+"/"+FileName(testVersion, "amd64"), cache, testVersion, "amd64", want)
 	var ce *ChecksumError
 	if !errors.As(err, &ce) {
 		t.Fatalf("Fetch = %v, want a *ChecksumError", err)
@@ -136,7 +136,7 @@ func TestFetchBadLayoutIsReported(t *testing.T) {
 	// (it is what was asked for) and Open says what is wrong with it.
 	data := tarGz(t, goodEntries("etcd-v3.5.0-linux-amd64"))
 	srv, _ := server(t, data)
-	_, err := Fetch(ctx(t), srv.URL+"/"+FileName(testVersion), t.TempDir(), testVersion, sum(data))
+	_, err := Fetch(ctx(t), srv.URL+"/"+FileName(testVersion, "amd64"), t.TempDir(), testVersion, "amd64", sum(data))
 	if err == nil || !strings.Contains(err.Error(), "top folder") {
 		t.Fatalf("Fetch = %v, want a top folder error", err)
 	}
@@ -160,7 +160,7 @@ func TestFetchContextCanceled(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := Fetch(c, srv.URL+"/"+FileName(testVersion), cache, testVersion, strings.Repeat("0", 64))
+	_, err := Fetch(c, srv.URL+"/"+FileName(testVersion, "amd64"), cache, testVersion, "amd64", strings.Repeat("0", 64))
 	if err == nil {
 		t.Fatal("Fetch succeeded on a stalled server")
 	}
@@ -178,7 +178,7 @@ func TestFetchBadArgs(t *testing.T) {
 		{"http://127.0.0.1:1/", strings.Repeat("0", 64), "no file name"},
 		{"http://127.0.0.1:1/x.tar.gz", "123", "64 hex"},
 	} {
-		_, err := Fetch(ctx(t), tt.url, t.TempDir(), testVersion, tt.sum)
+		_, err := Fetch(ctx(t), tt.url, t.TempDir(), testVersion, "amd64", tt.sum)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Fetch(%q, sum %q) = %v, want an error containing %q", tt.url, tt.sum, err, tt.want)
 		}

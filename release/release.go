@@ -21,10 +21,11 @@ import (
 	"github.com/etcdimg/etcdimg/internal/inputfile"
 )
 
-// Release is an etcd linux-amd64 release tarball whose checksum and layout
-// have been verified.
+// Release is an etcd linux release tarball whose checksum, layout and
+// binaries' machine have been verified.
 type Release struct {
 	Version string // without the leading "v", e.g. "3.6.16"
+	Arch    string // "amd64" or "arm64"
 	Name    string // file base name, e.g. "etcd-v3.6.16-linux-amd64.tar.gz"
 	Path    string // absolute path of the tarball
 	SHA256  string // lowercase hex
@@ -38,22 +39,23 @@ var Binaries = []string{"etcd", "etcdctl", "etcdutl"}
 
 const howToFix = "build it with `make etcd-release` or download the upstream tarball"
 
-// DirName is the top folder of the linux-amd64 tarball of version, as
+// DirName is the top folder of the linux-<arch> tarball of version, as
 // upstream names it.
-func DirName(version string) string {
-	return "etcd-v" + strings.TrimPrefix(version, "v") + "-linux-amd64"
+func DirName(version, arch string) string {
+	return "etcd-v" + strings.TrimPrefix(version, "v") + "-linux-" + arch
 }
 
-// FileName is the base name of the linux-amd64 tarball of version.
-func FileName(version string) string {
-	return DirName(version) + ".tar.gz"
+// FileName is the base name of the linux-<arch> tarball of version.
+func FileName(version, arch string) string {
+	return DirName(version, arch) + ".tar.gz"
 }
 
 // Open checks that the tarball at path has the sha256 wantSHA256 and holds
 // etcd, etcdctl and etcdutl as executable regular files in the top folder
-// "etcd-v<version>-linux-amd64". version may carry a leading "v".
-func Open(path, version, wantSHA256 string) (*Release, error) {
-	return OpenCached(path, version, wantSHA256, "")
+// "etcd-v<version>-linux-<arch>", each an ELF binary for arch. version may
+// carry a leading "v".
+func Open(path, version, arch, wantSHA256 string) (*Release, error) {
+	return OpenCached(path, version, arch, wantSHA256, "")
 }
 
 // OpenCached is Open that remembers in cacheDir which (sha256, version)
@@ -62,7 +64,7 @@ func Open(path, version, wantSHA256 string) (*Release, error) {
 // holds the same bytes, so the same layout. The sha256 itself is computed
 // every time. An empty cacheDir, or one that cannot be written, only means
 // the check runs again.
-func OpenCached(path, version, wantSHA256, cacheDir string) (*Release, error) {
+func OpenCached(path, version, arch, wantSHA256, cacheDir string) (*Release, error) {
 	want, err := normalizeSHA256(wantSHA256)
 	if err != nil {
 		return nil, fmt.Errorf("release %s: %w", path, err)
@@ -70,6 +72,9 @@ func OpenCached(path, version, wantSHA256, cacheDir string) (*Release, error) {
 	version = strings.TrimPrefix(strings.TrimSpace(version), "v")
 	if version == "" {
 		return nil, fmt.Errorf("release %s: empty etcd version", path)
+	}
+	if _, ok := machines[arch]; !ok {
+		return nil, fmt.Errorf("release %s: arch %q is not amd64 or arm64", path, arch)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -97,13 +102,14 @@ func OpenCached(path, version, wantSHA256, cacheDir string) (*Release, error) {
 		return nil, &ChecksumError{Path: path, Got: got, Want: want}
 	}
 
-	dir := DirName(version)
+	dir := DirName(version, arch)
 	stamp := ""
 	if cacheDir != "" {
-		stamp = filepath.Join(cacheDir, "layout-checked", want+"-"+dir)
+		// v2: the check reads the binaries' ELF machine too.
+		stamp = filepath.Join(cacheDir, "layout-checked", want+"-"+dir+".v2")
 	}
 	if _, err := os.Stat(stamp); stamp == "" || err != nil {
-		if err := checkLayout(abs, version); err != nil {
+		if err := checkLayout(abs, version, arch); err != nil {
 			return nil, fmt.Errorf("release %s: %w", path, err)
 		}
 		if stamp != "" && os.MkdirAll(filepath.Dir(stamp), 0o755) == nil {
@@ -112,6 +118,7 @@ func OpenCached(path, version, wantSHA256, cacheDir string) (*Release, error) {
 	}
 	return &Release{
 		Version: version,
+		Arch:    arch,
 		Name:    filepath.Base(abs),
 		Path:    abs,
 		SHA256:  got,
@@ -164,8 +171,8 @@ func hashFile(p string) (sum string, size int64, err error) {
 // checkLayout reads the whole archive, not just until the binaries are seen,
 // because a truncated or corrupt tail would otherwise only show up when the
 // VM unpacks it.
-func checkLayout(p, version string) error {
-	wantDir := DirName(version)
+func checkLayout(p, version, arch string) error {
+	wantDir := DirName(version, arch)
 	f, err := os.Open(p)
 	if err != nil {
 		return err
@@ -179,6 +186,7 @@ func checkLayout(p, version string) error {
 	tr := tar.NewReader(zr)
 
 	found := map[string]*tar.Header{}
+	machine := map[string]error{} // by binary: why it does not run on arch
 	tops := map[string]bool{}
 	for {
 		hdr, err := tr.Next()
@@ -199,6 +207,9 @@ func checkLayout(p, version string) error {
 		tops[top] = true
 		if top == wantDir && rest != "" && !strings.Contains(rest, "/") {
 			found[rest] = hdr
+			if slices.Contains(Binaries, rest) && hdr.Typeflag == tar.TypeReg {
+				machine[rest] = checkArch(tr, arch)
+			}
 		}
 	}
 	// Drain to the gzip trailer: tar stops at its end-of-archive marker, and
@@ -216,7 +227,7 @@ func checkLayout(p, version string) error {
 			return fmt.Errorf("the archive is empty; %s", howToFix)
 		}
 		slices.Sort(others)
-		return fmt.Errorf("top folder is %s, want %s; the tarball is for another version or platform: give the version it holds, or use the etcd v%s linux-amd64 tarball", strings.Join(others, ", "), wantDir, version)
+		return fmt.Errorf("top folder is %s, want %s; the tarball is for another version or platform: give the version (etcd.version) and arch (etcd.arch) it holds, or use the etcd v%s linux-%s tarball", strings.Join(others, ", "), wantDir, version, arch)
 	}
 	for _, b := range Binaries {
 		hdr, ok := found[b]
@@ -228,6 +239,9 @@ func checkLayout(p, version string) error {
 		}
 		if hdr.Mode&0o100 == 0 {
 			return fmt.Errorf("%s/%s is not executable (mode %#o); repack it with mode 0755 or %s", wantDir, b, hdr.Mode&0o7777, howToFix)
+		}
+		if err := machine[b]; err != nil {
+			return fmt.Errorf("etcd.arch is %s, but %s/%s %v: use the linux-%s release (`ETCD_ARCH=%s make etcd-release`), or set etcd.arch to the tarball's", arch, wantDir, b, err, arch, arch)
 		}
 	}
 	return nil

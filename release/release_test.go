@@ -29,9 +29,9 @@ func goodEntries(dir string) []entry {
 	return []entry{
 		{name: dir + "/", mode: 0o755, typ: tar.TypeDir},
 		{name: dir + "/README-etcdctl.md", mode: 0o644, body: "# etcdctl\n"},
-		{name: dir + "/etcd", mode: 0o755, body: "fake etcd"},
-		{name: dir + "/etcdctl", mode: 0o755, body: "fake etcdctl"},
-		{name: dir + "/etcdutl", mode: 0o755, body: "fake etcdutl"},
+		{name: dir + "/etcd", mode: 0o755, body: elfBody("amd64", "fake etcd")},
+		{name: dir + "/etcdctl", mode: 0o755, body: elfBody("amd64", "fake etcdctl")},
+		{name: dir + "/etcdutl", mode: 0o755, body: elfBody("amd64", "fake etcdutl")},
 	}
 }
 
@@ -79,7 +79,7 @@ func sum(b []byte) string {
 // would, and returns its path and sha256.
 func writeTarball(t *testing.T, data []byte) (string, string) {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), FileName(testVersion))
+	p := filepath.Join(t.TempDir(), FileName(testVersion, "amd64"))
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -87,17 +87,18 @@ func writeTarball(t *testing.T, data []byte) (string, string) {
 }
 
 func TestOpenGood(t *testing.T) {
-	data := tarGz(t, goodEntries(DirName(testVersion)))
+	data := tarGz(t, goodEntries(DirName(testVersion, "amd64")))
 	p, s := writeTarball(t, data)
 
 	// The expected sum is accepted in upper case and with a "v" version, as
 	// people paste them from release pages.
-	r, err := Open(p, "v"+testVersion, strings.ToUpper(s))
+	r, err := Open(p, "v"+testVersion, "amd64", strings.ToUpper(s))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	want := Release{
 		Version: testVersion,
+		Arch:    "amd64",
 		Name:    "etcd-v3.6.16-linux-amd64.tar.gz",
 		Path:    p,
 		SHA256:  s,
@@ -112,19 +113,19 @@ func TestOpenGood(t *testing.T) {
 func TestOpenDotSlashEntries(t *testing.T) {
 	// `tar -C dir .` style archives prefix every entry with "./".
 	var es []entry
-	for _, e := range goodEntries(DirName(testVersion)) {
+	for _, e := range goodEntries(DirName(testVersion, "amd64")) {
 		e.name = "./" + e.name
 		es = append(es, e)
 	}
 	es = append([]entry{{name: "./", mode: 0o755, typ: tar.TypeDir}}, es...)
 	p, s := writeTarball(t, tarGz(t, es))
-	if _, err := Open(p, testVersion, s); err != nil {
+	if _, err := Open(p, testVersion, "amd64", s); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 }
 
 func TestOpenBad(t *testing.T) {
-	dir := DirName(testVersion)
+	dir := DirName(testVersion, "amd64")
 	without := func(name string) []entry {
 		var es []entry
 		for _, e := range goodEntries(dir) {
@@ -239,7 +240,7 @@ func TestOpenBad(t *testing.T) {
 			if tt.sum != "" {
 				s = tt.sum
 			}
-			r, err := Open(p, testVersion, s)
+			r, err := Open(p, testVersion, "amd64", s)
 			if err == nil {
 				t.Fatalf("Open succeeded with %+v, want an error", r)
 			}
@@ -267,16 +268,16 @@ func corrupt(b []byte) []byte {
 }
 
 func TestOpenMissingFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), FileName(testVersion))
-	_, err := Open(p, testVersion, strings.Repeat("0", 64))
+	p := filepath.Join(t.TempDir(), FileName(testVersion, "amd64"))
+	_, err := Open(p, testVersion, "amd64", strings.Repeat("0", 64))
 	if err == nil || !strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), "make etcd-release") {
 		t.Fatalf("Open of a missing file = %v, want an error saying how to build it", err)
 	}
 }
 
 func TestOpenChecksumErrorType(t *testing.T) {
-	p, _ := writeTarball(t, tarGz(t, goodEntries(DirName(testVersion))))
-	_, err := Open(p, testVersion, strings.Repeat("0", 64))
+	p, _ := writeTarball(t, tarGz(t, goodEntries(DirName(testVersion, "amd64"))))
+	_, err := Open(p, testVersion, "amd64", strings.Repeat("0", 64))
 	var ce *ChecksumError
 	if !errors.As(err, &ce) {
 		t.Fatalf("Open = %v, want a *ChecksumError", err)
@@ -330,7 +331,7 @@ func TestOpenReal(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatalf("%s.sha256 is empty", p)
 	}
-	r, err := Open(p, m[1], want[0])
+	r, err := Open(p, m[1], "amd64", want[0])
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -340,7 +341,7 @@ func TestOpenReal(t *testing.T) {
 	t.Logf("%s: version %s, %d bytes, sha256 %s", r.Path, r.Version, r.Size, r.SHA256)
 
 	// A neighbouring version must be refused by its top folder, not pass.
-	if _, err := Open(p, m[1]+"0", want[0]); err == nil || !strings.Contains(err.Error(), "top folder") {
+	if _, err := Open(p, m[1]+"0", "amd64", want[0]); err == nil || !strings.Contains(err.Error(), "top folder") {
 		t.Errorf("Open with the wrong version = %v, want a top folder error", err)
 	}
 }
@@ -354,7 +355,7 @@ func TestOpenSpecialFiles(t *testing.T) {
 	}
 	for _, p := range []string{"/dev/zero", fifo, t.TempDir()} {
 		done := make(chan error, 1)
-		go func() { _, err := OpenCached(p, "3.6.16", strings.Repeat("a", 64), ""); done <- err }()
+		go func() { _, err := OpenCached(p, "3.6.16", "amd64", strings.Repeat("a", 64), ""); done <- err }()
 		select {
 		case err := <-done:
 			if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "not a regular file") {

@@ -1,13 +1,17 @@
 // Package testrelease writes release-shaped etcd tarballs for tests: the
-// real layout (etcd-vX.Y.Z-linux-amd64/{etcd,etcdctl,etcdutl}) with small
-// scripts for binaries, so everything but running etcd can be tested
-// without building etcd. Tests that run etcd use the real release.
+// real layout (etcd-vX.Y.Z-linux-ARCH/{etcd,etcdctl,etcdutl}) with small
+// stand-ins for binaries (an ELF header of the arch, then a script line),
+// so everything but running etcd can be tested without building etcd.
+// Tests that run etcd use the real release.
 package testrelease
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"os"
@@ -31,9 +35,40 @@ func Write(tb testing.TB, dir, version string, padMiB int) (string, string) {
 	return p, sum
 }
 
+// WriteArch is Write for another arch ("amd64", "arm64"; any other name
+// gets binaries for no known machine).
+func WriteArch(tb testing.TB, dir, version, arch string, padMiB int) (string, string) {
+	tb.Helper()
+	p, sum, err := CreateArch(dir, version, arch, padMiB)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, sum
+}
+
 // Create is Write for callers without a testing.TB (testscript commands).
 func Create(dir, version string, padMiB int) (path, sha string, err error) {
-	top := "etcd-v" + version + "-linux-amd64"
+	return CreateArch(dir, version, "amd64", padMiB)
+}
+
+// ELF is the 64-byte header of a 64-bit little-endian Linux executable for
+// arch, which is all the release check reads of a binary.
+func ELF(arch string) []byte {
+	m := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[arch]
+	h := elf.Header64{Type: uint16(elf.ET_EXEC), Machine: uint16(m), Version: uint32(elf.EV_CURRENT), Ehsize: 64}
+	copy(h.Ident[:], elf.ELFMAG)
+	h.Ident[elf.EI_CLASS] = byte(elf.ELFCLASS64)
+	h.Ident[elf.EI_DATA] = byte(elf.ELFDATA2LSB)
+	h.Ident[elf.EI_VERSION] = byte(elf.EV_CURRENT)
+	h.Ident[elf.EI_OSABI] = byte(elf.ELFOSABI_NONE)
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, h) // a fixed-size struct into memory: cannot fail
+	return b.Bytes()
+}
+
+// CreateArch is WriteArch for callers without a testing.TB.
+func CreateArch(dir, version, arch string, padMiB int) (path, sha string, err error) {
+	top := "etcd-v" + version + "-linux-" + arch
 	path = filepath.Join(dir, top+".tar.gz")
 	f, err := os.Create(path)
 	if err != nil {
@@ -55,7 +90,7 @@ func Create(dir, version string, padMiB int) (path, sha string, err error) {
 		return err
 	}
 	for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
-		body := "#!/bin/sh\necho " + b + " " + version + "\n" + strings.Repeat("# padding\n", 300)
+		body := string(ELF(arch)) + "\necho " + b + " " + version + "\n" + strings.Repeat("# padding\n", 300)
 		if err := add(b, 0o755, int64(len(body)), strings.NewReader(body)); err != nil {
 			return "", "", err
 		}
