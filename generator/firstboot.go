@@ -141,7 +141,15 @@ install -d -m 0755 "$(dirname "$manifest")"
 install -m 0644 {{sq $.StagedManifest}} "$(dirname "$manifest")/.etcdimg-manifest.tmp"
 mv -f "$(dirname "$manifest")/.etcdimg-manifest.tmp" "$manifest"
 if systemctl cat kubelet.service >/dev/null 2>&1; then
+{{- if $.Cluster.Kubeadm}}
+	# The drop-in (written before this script) replaces kubelet's command;
+	# a kubelet the image already started runs the old one until restarted.
+	systemctl daemon-reload
+	systemctl enable kubelet.service
+	systemctl restart --no-block kubelet.service
+{{- else}}
 	systemctl enable --now --no-block kubelet.service
+{{- end}}
 else
 	echo "etcdimg: kubelet is not installed; etcd starts when kubelet runs with staticPodPath $(dirname "$manifest")" >&2
 fi

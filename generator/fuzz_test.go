@@ -255,6 +255,9 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 	wantFiles := []string{"/etc/hosts", "/etc/systemd/system/etcd.service", generator.FirstBootPath}
 	if _, ok := c.Etcd.Runtime.(*model.StaticPodRuntime); ok {
 		wantFiles[1] = generator.StagedManifestPath
+		if c.Kubeadm != nil {
+			wantFiles = append(wantFiles, model.KubeletConfigPath, model.KubeletDropInPath)
+		}
 	}
 	// The opt-in maintenance timers and the restore script (backup.go).
 	if c.Etcd.Maintenance.Backup != nil {

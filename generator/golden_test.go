@@ -29,6 +29,8 @@ var goldenSpecs = map[string]struct {
 	"access":       {"../testdata/specs/access.jsonnet", jsonnet.Options{}},
 	"extra":        {"../testdata/specs/extra.jsonnet", jsonnet.Options{}},
 	"restore":      {"../testdata/specs/restore.jsonnet", jsonnet.Options{}},
+	"kubeadm":      {"../testdata/specs/kubeadm.jsonnet", jsonnet.Options{}},
+	"arm64":        {"../testdata/specs/arm64.jsonnet", jsonnet.Options{}},
 }
 
 func load(t *testing.T, path string, opts jsonnet.Options) *model.Cluster {

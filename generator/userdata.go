@@ -84,6 +84,11 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 		runtimeFile,
 		{Path: FirstBootPath, Owner: "root:root", Permissions: "0755", Content: script},
 	}
+	kf, err := KubeletFiles(c, n)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, kf...)
 	if !c.IsBootstrap(n) {
 		jf, err := joinFiles(c, n)
 		if err != nil {

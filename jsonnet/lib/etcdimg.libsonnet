@@ -31,20 +31,20 @@ local defaults = import 'etcdimg-defaults.json';
       for i in std.range(0, std.length(ips) - 1)
     ],
 
-  // The file name upstream gives a release tarball.
-  tarballName(version):: 'etcd-v%s-linux-amd64.tar.gz' % version,
+  // The file name upstream gives a release tarball; arch is etcd.arch.
+  tarballName(version, arch='amd64'):: 'etcd-v%s-linux-%s.tar.gz' % [version, arch],
 
   // Where upstream publishes it (for operators with internet access).
-  upstreamURL(version)::
-    'https://github.com/etcd-io/etcd/releases/download/v%s/%s' % [version, $.tarballName(version)],
+  upstreamURL(version, arch='amd64')::
+    'https://github.com/etcd-io/etcd/releases/download/v%s/%s' % [version, $.tarballName(version, arch)],
 
   // release(version, sha256) describes the tarball the ISOs carry: a local
   // file (default: what `make etcd-release` writes) or a URL, always pinned
   // by sha256.
-  release(version, sha256, path=null, url=null)::
+  release(version, sha256, path=null, url=null, arch='amd64')::
     { sha256: sha256 }
     + (if url != null then { url: url }
-       else { path: if path != null then path else 'out/etcd-release/' + $.tarballName(version) }),
+       else { path: if path != null then path else 'out/etcd-release/' + $.tarballName(version, arch) }),
 
   // Mix in to run the blog's first, unencrypted setup (etcdimg warns).
   plainHTTP:: { tls+: { enabled: false } },
