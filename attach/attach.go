@@ -53,6 +53,10 @@ type Node struct {
 	Seed string
 	// SeedFormat is FormatISO or FormatVFAT.
 	SeedFormat string
+	// Arch is the node's machine (etcd.arch): "amd64" (also when empty) or
+	// "arm64", which libvirt boots as QEMU's aarch64 virt machine with UEFI
+	// and VirtualBox refuses (arm64 guests run only on Apple silicon Macs).
+	Arch string
 }
 
 // Options are the settings shared by every node's scripts. The zero value
@@ -127,6 +131,9 @@ func (n Node) Validate() error {
 	}
 	if n.SeedFormat != FormatISO && n.SeedFormat != FormatVFAT {
 		return fmt.Errorf("attach: %s: seed format %q, want %q or %q", n.Name, n.SeedFormat, FormatISO, FormatVFAT)
+	}
+	if n.Arch != "" && n.Arch != "amd64" && n.Arch != "arm64" {
+		return fmt.Errorf("attach: %s: arch %q, want amd64 or arm64", n.Name, n.Arch)
 	}
 	return nil
 }
@@ -213,8 +220,10 @@ func shq(s string) string {
 type scriptData struct {
 	Node, Cluster, Script, IP string
 	HasMAC, VFAT, IDE         bool
+	ARM64                     bool // QEMU's aarch64 virt machine; VirtualBox refuses
 	DefaultOSInfo             bool
 
+	SeedPath                                                                     string // for comments: the seed's path as is
 	Name, Seed, Disk, Network, MAC, Memory, VCPUs, OSInfo, Fallback, Description string
 	DiskFormat                                                                   string // the system disk's driver.type for virt-install, or ""
 
@@ -228,7 +237,7 @@ func newData(n Node, o Options, script string) scriptData {
 	o = o.withDefaults()
 	d := scriptData{
 		Node: n.Name, Cluster: o.Cluster, Script: script, IP: n.IP,
-		HasMAC: n.MAC != "", VFAT: n.SeedFormat == FormatVFAT, IDE: o.CDBus == "ide",
+		HasMAC: n.MAC != "", VFAT: n.SeedFormat == FormatVFAT, IDE: o.CDBus == "ide", ARM64: n.Arch == "arm64",
 		Name: shq(n.Name), Seed: shq(n.Seed), Network: shq(o.Network),
 		Memory: shq(fmt.Sprint(o.MemoryMiB)), VCPUs: shq(fmt.Sprint(o.VCPUs)),
 		Fallback: shq(FallbackOSInfo),
@@ -299,6 +308,9 @@ func Libvirt(n Node, o Options) string { return render("libvirt", newData(n, o, 
 
 // VirtualBox returns the node's VirtualBox script (bash). n must be valid.
 func VirtualBox(n Node, o Options) string {
+	if n.Arch == "arm64" {
+		return render("virtualbox-arm64", newData(n, o, "virtualbox"))
+	}
 	return render("virtualbox", newData(n, o, "virtualbox"))
 }
 
@@ -327,6 +339,9 @@ func Write(dir string, nodes []Node, o Options) ([]string, error) {
 		}
 		if seen[n.Name] {
 			return nil, fmt.Errorf("attach: node %s is listed twice", n.Name)
+		}
+		if n.Arch == "arm64" && o.CDBus == "ide" && n.SeedFormat == FormatISO {
+			return nil, fmt.Errorf("attach: %s is arm64: QEMU's aarch64 virt machine has no IDE bus; use --cd-bus scsi", n.Name)
 		}
 		seen[n.Name] = true
 	}
@@ -380,7 +395,7 @@ func ReadCluster(dir string) (string, []Node, error) {
 		if seed == "" {
 			continue
 		}
-		nodes = append(nodes, Node{Name: cn.Name, MAC: cn.MAC, IP: cn.IP, Seed: filepath.Join(abs, seed), SeedFormat: format})
+		nodes = append(nodes, Node{Name: cn.Name, MAC: cn.MAC, IP: cn.IP, Seed: filepath.Join(abs, seed), SeedFormat: format, Arch: c.MachineArch()})
 	}
 	if len(nodes) == 0 {
 		return "", nil, errors.New("attach: " + filepath.Join(dir, outdir.ClusterFile) + " lists no seed; build without --no-iso first")

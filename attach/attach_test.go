@@ -37,15 +37,26 @@ type variant struct {
 	format string
 	macs   bool
 	opts   Options
+	arch   string
+}
+
+func (v variant) nodes(seedDir string) []Node {
+	nodes := example(seedDir, v.format, v.macs)
+	for i := range nodes {
+		nodes[i].Arch = v.arch
+	}
+	return nodes
 }
 
 var variants = []variant{
-	{"mac", FormatISO, true, Options{Cluster: "k8s"}},
-	{"nomac", FormatISO, false, Options{Cluster: "k8s"}},
-	{"vfat", FormatVFAT, true, Options{Cluster: "k8s"}},
-	{"ide-natnetwork", FormatISO, true, Options{Cluster: "k8s", CDBus: "ide", VBoxNATNetwork: "etcd", MemoryMiB: 2048, VCPUs: 1, Network: "etcd-net"}},
+	{"mac", FormatISO, true, Options{Cluster: "k8s"}, ""},
+	{"nomac", FormatISO, false, Options{Cluster: "k8s"}, ""},
+	{"vfat", FormatVFAT, true, Options{Cluster: "k8s"}, ""},
+	{"ide-natnetwork", FormatISO, true, Options{Cluster: "k8s", CDBus: "ide", VBoxNATNetwork: "etcd", MemoryMiB: 2048, VCPUs: 1, Network: "etcd-net"}, ""},
 	// What a host whose /dev/kvm does not work needs (issue 14).
-	{"virt-type-qemu", FormatISO, true, Options{Cluster: "k8s", VirtInstallArgs: []string{"--virt-type", "qemu"}}},
+	{"virt-type-qemu", FormatISO, true, Options{Cluster: "k8s", VirtInstallArgs: []string{"--virt-type", "qemu"}}, ""},
+	// etcd.arch arm64: QEMU's aarch64 virt machine; VirtualBox refuses.
+	{"arm64", FormatISO, true, Options{Cluster: "k8s"}, "arm64"},
 }
 
 const goldenSeedDir = "/srv/etcdimg/out/seed-cluster"
@@ -56,7 +67,7 @@ func TestGolden(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			dir := t.TempDir()
-			paths, err := Write(dir, example(goldenSeedDir, v.format, v.macs), v.opts)
+			paths, err := Write(dir, v.nodes(goldenSeedDir), v.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,12 +195,26 @@ func TestReadCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Node{
-		{Name: "k8s01", MAC: "52:54:00:00:01:47", IP: "192.168.0.147", Seed: filepath.Join(dir, "k8s01.iso"), SeedFormat: FormatISO},
-		{Name: "k8s02", IP: "192.168.0.148", Seed: filepath.Join(dir, "k8s02.img"), SeedFormat: FormatVFAT},
+		{Name: "k8s01", MAC: "52:54:00:00:01:47", IP: "192.168.0.147", Seed: filepath.Join(dir, "k8s01.iso"), SeedFormat: FormatISO, Arch: "amd64"},
+		{Name: "k8s02", IP: "192.168.0.148", Seed: filepath.Join(dir, "k8s02.img"), SeedFormat: FormatVFAT, Arch: "amd64"},
 	}
 	if name != "k8s" || !slices.Equal(nodes, want) {
 		t.Errorf("got %q %+v\nwant k8s %+v", name, nodes, want)
 	}
+	// etcd.arch arm64 reaches every node of the scripts.
+	arm := strings.Replace(cj, `"tls": false,`, `"tls": false, "arch": "arm64",`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "cluster.json"), []byte(arm), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, nodes, err := ReadCluster(dir); err != nil || len(nodes) != 2 || nodes[0].Arch != "arm64" || nodes[1].Arch != "arm64" {
+		t.Errorf("arm64 cluster.json: %+v, %v", nodes, err)
+	}
+	bad := strings.Replace(cj, `"tls": false,`, `"tls": false, "arch": "x86_64",`, 1)
+	os.WriteFile(filepath.Join(dir, "cluster.json"), []byte(bad), 0o644)
+	if _, _, err := ReadCluster(dir); err == nil || !strings.Contains(err.Error(), `arch "x86_64" is not amd64 or arm64`) {
+		t.Errorf("arch x86_64 in cluster.json: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "cluster.json"), []byte(cj), 0o644)
 	// A relative folder still gives absolute seed paths.
 	t.Chdir(filepath.Dir(dir))
 	if _, nodes, err := ReadCluster(filepath.Base(dir)); err != nil || nodes[0].Seed != want[0].Seed {
@@ -217,7 +242,7 @@ func TestShell(t *testing.T) {
 	}
 	for _, v := range variants {
 		for _, dir := range []string{goldenSeedDir, "/srv/seeds with space/$x"} {
-			paths, err := Write(t.TempDir(), example(dir, v.format, v.macs), v.opts)
+			paths, err := Write(t.TempDir(), v.nodes(dir), v.opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,10 +39,12 @@ type domainXML struct {
 	} `xml:"metadata"`
 	Description string `xml:"description"`
 	OS          struct {
-		Type struct {
+		Firmware string `xml:"firmware,attr"`
+		Type     struct {
 			Arch    string `xml:"arch,attr"`
 			Machine string `xml:"machine,attr"`
 		} `xml:"type"`
+		Loader string `xml:"loader"`
 	} `xml:"os"`
 	Devices struct {
 		Disks []struct {
@@ -94,11 +96,15 @@ func TestVirtInstall(t *testing.T) {
 	needLibvirtTool(t, "virt-install", "virt-xml-validate", "xmllint")
 	realVirtInstall, _ := exec.LookPath("virt-install")
 	caps, _ := filepath.Abs("testdata/libvirt/capabilities.xml")
-	domcaps, _ := filepath.Abs("testdata/libvirt/domcapabilities.xml")
-	uri := "__virtinst_test__test:///default,caps=" + caps + ",domcaps=" + domcaps + ",fakeuri=qemu:///system"
 
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
+			// The host's domain capabilities of the guest arch.
+			domcaps, _ := filepath.Abs("testdata/libvirt/domcapabilities.xml")
+			if v.arch == "arm64" {
+				domcaps, _ = filepath.Abs("testdata/libvirt/domcapabilities-aarch64.xml")
+			}
+			uri := "__virtinst_test__test:///default,caps=" + caps + ",domcaps=" + domcaps + ",fakeuri=qemu:///system"
 			work := t.TempDir()
 			// Awkward paths on purpose: virt-install parses its option
 			// values itself, so the script must quote them for it.
@@ -106,7 +112,7 @@ func TestVirtInstall(t *testing.T) {
 			if err := os.MkdirAll(seedDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			nodes := example(seedDir, v.format, v.macs)
+			nodes := v.nodes(seedDir)
 			opts := v.opts
 			opts.DiskPath = func(node string) string { return filepath.Join(work, "disks", node+".qcow2") }
 			os.MkdirAll(filepath.Join(work, "disks"), 0o755)
@@ -160,7 +166,8 @@ var osinfoID = regexp.MustCompile(`<libosinfo:os id="http://debian.org/debian/(\
 func checkDomain(t *testing.T, d domainXML, n Node, o Options, disk string) {
 	t.Helper()
 	wantType := "kvm"
-	if strings.Join(o.VirtInstallArgs, " ") == "--virt-type qemu" {
+	// The aarch64 guest of the recorded host (an x86-64 one) is emulated.
+	if strings.Join(o.VirtInstallArgs, " ") == "--virt-type qemu" || n.Arch == "arm64" {
 		wantType = "qemu"
 	}
 	if d.Type != wantType || d.Name != n.Name || d.Memory != o.MemoryMiB*1024 || d.VCPU != o.VCPUs {
@@ -169,12 +176,19 @@ func checkDomain(t *testing.T, d domainXML, n Node, o Options, disk string) {
 	if !strings.Contains(d.Description, "etcd member "+n.Name+" of cluster k8s") {
 		t.Errorf("description %q", d.Description)
 	}
-	wantMachine := "q35"
-	if o.CDBus == "ide" {
+	wantArch, wantMachine := "x86_64", "q35"
+	switch {
+	case n.Arch == "arm64":
+		// Debian's arm64 cloud images boot UEFI only.
+		wantArch, wantMachine = "aarch64", "virt"
+		if d.OS.Firmware != "efi" && !strings.Contains(d.OS.Loader, "AAVMF") {
+			t.Errorf("arm64 guest without UEFI: firmware %q, loader %q", d.OS.Firmware, d.OS.Loader)
+		}
+	case o.CDBus == "ide":
 		wantMachine = "pc"
 	}
-	if d.OS.Type.Machine != wantMachine || d.OS.Type.Arch != "x86_64" {
-		t.Errorf("machine %s/%s, want x86_64/%s", d.OS.Type.Arch, d.OS.Type.Machine, wantMachine)
+	if d.OS.Type.Machine != wantMachine || d.OS.Type.Arch != wantArch {
+		t.Errorf("machine %s/%s, want %s/%s", d.OS.Type.Arch, d.OS.Type.Machine, wantArch, wantMachine)
 	}
 	// debian12 where the host's osinfo-db knows it, else the fallback.
 	if m := osinfoID.FindStringSubmatch(d.Metadata.Inner); m == nil || (m[1] != "12" && m[1] != "11") {
@@ -276,7 +290,7 @@ func TestVirshLines(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, v := range variants {
-		for _, n := range example("/srv/seeds", v.format, v.macs)[:1] {
+		for _, n := range v.nodes("/srv/seeds")[:1] {
 			s := Libvirt(n, v.opts)
 			for _, c := range commands(t, s, "virsh") {
 				w := c.words[1:]
@@ -324,7 +338,7 @@ func TestAttachDiskXML(t *testing.T) {
 	uri := "test://" + state
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			n := example("/srv/seeds", v.format, v.macs)[0]
+			n := v.nodes("/srv/seeds")[0]
 			var found bool
 			for _, c := range commands(t, Libvirt(n, v.opts), "virsh") {
 				if c.words[3] != "attach-disk" {

@@ -28,7 +28,14 @@ const libvirtTemplate = `{{define "libvirt" -}}
 # first boot.
 #
 # The system disk must exist: a copy or an overlay of a Debian 12/13 cloud image,
-# e.g. qemu-img create -f qcow2 -F qcow2 -b debian-12-genericcloud-amd64.qcow2 DISK 8G
+# e.g. qemu-img create -f qcow2 -F qcow2 -b debian-12-genericcloud-{{if .ARM64}}arm64{{else}}amd64{{end}}.qcow2 DISK 8G
+{{- if .ARM64}}
+#
+# This node is arm64 (etcd.arch): the VM is QEMU's aarch64 virt machine booting
+# UEFI (Debian's arm64 cloud images have no BIOS boot), which needs the AAVMF
+# firmware on the host (Debian: qemu-efi-aarch64) and, on an x86-64 host,
+# emulation (qemu-system-arm; slow, add --virt-type qemu if libvirt picks kvm).
+{{- end}}
 {{- if .IDE}}
 #
 # The seed is an IDE CD on the pc (i440fx) machine: Debian's cloud kernel has
@@ -101,7 +108,11 @@ create() {
 		--osinfo "$osinfo" \
 		--memory "$memory" \
 		--vcpus "$vcpus" \
-{{- if .IDE}}
+{{- if .ARM64}}
+		--arch aarch64 \
+		--machine virt \
+		--boot uefi \
+{{- else if .IDE}}
 		--machine pc \
 {{- else}}
 		--machine q35 \
@@ -465,4 +476,23 @@ eject) eject ;;
 	exit 2
 	;;
 esac
+{{end}}
+{{define "virtualbox-arm64" -}}
+#!/bin/bash
+# {{.Node}}.virtualbox.sh: written by etcdimg for etcd member {{.Node}}{{if .Cluster}} of cluster {{.Cluster}}{{end}}.
+#
+# This node is arm64 (etcd.arch). VirtualBox runs arm64 guests only on Apple
+# silicon Macs (VirtualBox 7.1 and later), on a platform without the IDE
+# controller and the x86 serial port etcdimg's VirtualBox scripts use, so this
+# script makes no VM and says so. Use {{.Node}}.libvirt.sh (QEMU's aarch64 virt
+# machine) instead, or on a Mac create the VM by hand with the node's seed as
+# its CD.
+set -eu
+
+if [ "$(uname -s)/$(uname -m)" = Darwin/arm64 ]; then
+	echo "$0: {{.Node}} is an arm64 node: VirtualBox on this Mac runs arm64 guests (7.1 and later), but etcdimg's VirtualBox script sets up x86 devices; create the VM by hand with the seed as its CD, or use {{.Node}}.libvirt.sh" >&2
+else
+	echo "$0: {{.Node}} is an arm64 node (etcd.arch): VirtualBox runs arm64 guests only on Apple silicon Macs; use {{.Node}}.libvirt.sh (QEMU's aarch64 virt machine) on this host" >&2
+fi
+exit 1
 {{end}}`

@@ -30,7 +30,14 @@ const (
 	MarkerFile  = ".etcdimg-output"
 	ClusterFile = "cluster.json"
 	EtcdctlFile = "etcdctl.env"
+	// KubeadmFile is the ClusterConfiguration etcd.external snippet of a
+	// kubeadm external etcd (kubeadm.enabled).
+	KubeadmFile = "kubeadm-etcd.yaml"
 )
+
+// DefaultArch is the nodes' machine when cluster.json names none (every
+// cluster.json written before etcd.arch existed).
+const DefaultArch = "amd64"
 
 // Seed formats.
 const (
@@ -45,6 +52,8 @@ type Cluster struct {
 	TLS           bool   `json:"tls"`
 	Version       string `json:"etcdVersion"`
 	Runtime       string `json:"runtime"`
+	// Arch is etcd.arch when it is not DefaultArch (see MachineArch).
+	Arch string `json:"arch,omitempty"`
 	// The etcd user's ids, which every file etcd owns on the nodes carries.
 	UID   int    `json:"uid"`
 	GID   int    `json:"gid"`
@@ -76,6 +85,14 @@ type Etcdctl struct {
 	CACert string `json:"cacert"`
 	Cert   string `json:"cert"`
 	Key    string `json:"key"`
+}
+
+// MachineArch is the nodes' machine: "amd64" or "arm64".
+func (c *Cluster) MachineArch() string {
+	if c.Arch == "" {
+		return DefaultArch
+	}
+	return c.Arch
 }
 
 // Dir is the folder the cluster was read from (empty for one not read).
@@ -179,6 +196,8 @@ func Read(dir string) (*Cluster, error) {
 		return nil, fmt.Errorf("%s: schemaVersion %d is not understood by this etcdimg (it reads %d); use the etcdimg that wrote it", p, c.SchemaVersion, SchemaVersion)
 	case len(c.Nodes) == 0:
 		return nil, fmt.Errorf("%s: lists no nodes", p)
+	case c.Arch != "" && c.Arch != "amd64" && c.Arch != "arm64":
+		return nil, fmt.Errorf("%s: arch %q is not amd64 or arm64", p, c.Arch)
 	}
 	for i, n := range c.Nodes {
 		switch {

@@ -162,6 +162,10 @@ type Result struct {
 	// why); warnings among them are also in Report.
 	PKIEvents []pki.Event
 	Release   *release.Release
+	// Kubeadm is the ClusterConfiguration etcd.external snippet written
+	// to KubeadmFile in the output folder (kubeadm.enabled with TLS on).
+	Kubeadm     []byte
+	KubeadmFile string
 }
 
 // Build runs the pipeline. It returns a Result with a fatal report (and a
@@ -343,6 +347,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := writeClusterJSON(c, o.OutDir, res, admin); err != nil {
 		return nil, err
 	}
+	if c.Kubeadm != nil && tls {
+		if res.Kubeadm, err = generator.KubeadmConfig(c); err != nil {
+			return nil, err
+		}
+		res.KubeadmFile = filepath.Join(o.OutDir, outdir.KubeadmFile)
+		if err := durable.WriteFile(res.KubeadmFile, res.Kubeadm, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
@@ -453,7 +466,7 @@ func checkOutDir(dir string, nodes []model.Node, o Options) error {
 	if err := unix.Access(existing, unix.W_OK|unix.X_OK); err != nil {
 		return fmt.Errorf("output folder: cannot write into %s: %v", existing, err)
 	}
-	names := []string{outdir.MarkerFile, outdir.ClusterFile, outdir.EtcdctlFile}
+	names := []string{outdir.MarkerFile, outdir.ClusterFile, outdir.EtcdctlFile, outdir.KubeadmFile}
 	for _, n := range nodes {
 		names = append(names, n.Name+".iso", n.Name+".img")
 	}
@@ -632,8 +645,11 @@ func pkiConfig(c *model.Cluster, dir, specDir string, o Options) pki.Config {
 		},
 		LeafAlgorithm: c.TLS.KeyAlgorithm,
 		LeafValidity:  time.Duration(c.TLS.ValidityDays) * 24 * time.Hour,
-		Now:           o.Now,
-		Rand:          o.Rand,
+		// kube-apiserver's client certificate stays in the PKI folder,
+		// from where the operator copies it to the control plane.
+		APIServerEtcdClient: c.Kubeadm != nil,
+		Now:                 o.Now,
+		Rand:                o.Rand,
 	}
 	for _, n := range c.Nodes {
 		cfg.Nodes = append(cfg.Nodes, pki.Node{
@@ -811,6 +827,9 @@ func nodeFiles(dir string, nf generator.NodeFiles) []durable.File {
 func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.CertKey) error {
 	cj := &outdir.Cluster{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version, Runtime: c.Etcd.Runtime.Name(),
 		UID: c.Etcd.User.UID, GID: c.Etcd.User.GID}
+	if c.Etcd.Arch != outdir.DefaultArch {
+		cj.Arch = c.Etcd.Arch
+	}
 	built := map[string]NodeResult{}
 	for _, r := range res.Nodes {
 		built[r.Name] = r

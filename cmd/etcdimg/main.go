@@ -281,6 +281,9 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if res.PKIDir != "" {
 			fmt.Fprintf(stdout, "PKI in %s (keep it: rebuilds reuse it); etcdctl settings in %s/etcdctl.env\n", res.PKIDir, o.OutDir)
 		}
+		if res.KubeadmFile != "" {
+			fmt.Fprintf(stdout, "kubeadm: the ClusterConfiguration that makes this cluster kubeadm's external etcd (also in %s); copy the files its comments name from %s:\n%s", res.KubeadmFile, res.PKIDir, res.Kubeadm)
+		}
 	}
 	return exitOK
 }

@@ -1,0 +1,211 @@
+#!/bin/bash
+# k8s03.libvirt.sh: written by etcdimg for etcd member k8s03 of cluster k8s.
+#
+#   ./k8s03.libvirt.sh [attach [VIRT-INSTALL-OPTION...]]
+#       create the VM and boot it with its cloud-init seed (virt-install --import);
+#       options after "attach" go to virt-install as they are, after the script's own,
+#       e.g. --virt-type qemu where /dev/kvm exists but does not work (else the guest
+#       hangs after "Loading initial ramdisk" with no error anywhere);
+#       if the VM exists already, attach the seed for its next boot instead
+#   ./k8s03.libvirt.sh eject
+#       after the first boot: take the seed out again (again: nothing to do)
+#
+# The seed holds this node's private keys and cloud-init needs it only on the
+# first boot: eject it once etcd runs, then keep the file safe or delete it.
+#
+# Needs virt-install >= 4 and virsh (Debian: virtinst, libvirt-clients). The
+# connection is $LIBVIRT_DEFAULT_URI, else qemu:///system, where QEMU runs as
+# libvirt-qemu: it must be able to read the seed and the disk (a folder in a
+# home directory usually is not). libvirt chowns the seed to its QEMU user when
+# the VM starts and does not give it back: the seed holding this node's keys is
+# then readable by libvirt-qemu too; eject it and delete or chown it after the
+# first boot.
+#
+# The system disk must exist: a copy or an overlay of a Debian 12/13 cloud image,
+# e.g. qemu-img create -f qcow2 -F qcow2 -b debian-12-genericcloud-arm64.qcow2 DISK 8G
+#
+# This node is arm64 (etcd.arch): the VM is QEMU's aarch64 virt machine booting
+# UEFI (Debian's arm64 cloud images have no BIOS boot), which needs the AAVMF
+# firmware on the host (Debian: qemu-efi-aarch64) and, on an x86-64 host,
+# emulation (qemu-system-arm; slow, add --virt-type qemu if libvirt picks kvm).
+#
+# The seed is a CD on a virtio-scsi controller: q35's own CD bus is SATA (AHCI),
+# which Debian's cloud kernel has no driver for; virtio-scsi every Debian kernel has.
+#
+# Network: network-config gives this node the static address 192.168.0.149, so the
+# libvirt network must be the spec's subnet, with the spec's gateway as its own
+# address (libvirt's "default" network is 192.168.122.0/24 unless changed).
+# The NIC gets the spec's MAC, which network-config matches.
+set -eu
+
+name='k8s03'
+seed='/srv/etcdimg/out/seed-cluster/k8s03.iso'
+disk='/var/lib/libvirt/images/k8s03.qcow2'
+network='default'
+mac='52:54:00:00:01:49'
+memory='1024'
+vcpus='2'
+osinfo='debian12'
+description='etcd member k8s03 of cluster k8s (etcdimg)'
+# options for virt-install from etcdimg attach --virt-install-arg
+extra=( )
+uri=${LIBVIRT_DEFAULT_URI:-qemu:///system}
+
+# virt-install splits option values at commas and unquotes them like a shell
+# (shlex): vq quotes a value for it, so any path survives.
+vq() {
+	local s=${1//\\/\\\\}
+	s=${s//\"/\\\"}
+	printf '"%s"' "$s"
+}
+
+create() {
+	case $uri in
+	qemu:///*)
+		if [ ! -e "$disk" ]; then
+			echo "$0: no system disk $disk; see the top of this script" >&2
+			exit 1
+		fi
+		;;
+	esac
+	# Debian 12's own osinfo-db (0.20221130) predates Debian 12 and has no
+	# debian12, and virt-install refuses a name it does not know. debian11
+	# gives the same devices.
+	if ! virt-install --osinfo list 2>/dev/null |
+		awk -F', ' -v want="$osinfo" '{ for (i = 1; i <= NF; i++) if ($i == want) found = 1 } END { exit !found }'; then
+		osinfo='debian11'
+	fi
+	virt-install --connect "$uri" \
+		--name "$name" \
+		--metadata "description=$(vq "$description")" \
+		--osinfo "$osinfo" \
+		--memory "$memory" \
+		--vcpus "$vcpus" \
+		--arch aarch64 \
+		--machine virt \
+		--boot uefi \
+		--import \
+		--disk "path=$(vq "$disk"),driver.type=qcow2,bus=virtio,target.dev=vda" \
+		--controller type=scsi,model=virtio-scsi \
+		--disk "path=$(vq "$seed"),device=cdrom,bus=scsi,target.dev=sda,readonly=on" \
+		--network "network=$(vq "$network"),model=virtio,mac=$mac" \
+		--graphics none \
+		--noautoconsole \
+		"${extra[@]}" "$@"
+	echo "$name: created and booting; watch it with: virsh --connect $uri console $name"
+}
+
+# target_source prints the source of the disk with target $1 in the domain's
+# persistent definition ("-" for an empty CD drive), or nothing if there is none.
+target_source() {
+	virsh --connect "$uri" domblklist "$name" --inactive |
+		awk -v t="$1" 'NR > 2 && $1 == t { sub(/^ *[^ ]+ +/, ""); print }'
+}
+
+# target_of prints the target holding the seed in the persistent definition,
+# or nothing.
+target_of() {
+	virsh --connect "$uri" domblklist "$name" --inactive |
+		awk -v s="$seed" 'NR > 2 && NF >= 2 { t = $1; sub(/^ *[^ ]+ +/, ""); if ($0 == s) { print t; exit } }'
+}
+
+# bus_of prints the bus of the disk with target $1 (libvirt writes every
+# target as <target dev='…' bus='…'/>), or nothing if there is none.
+bus_of() {
+	virsh --connect "$uri" dumpxml "$name" --inactive |
+		sed -n "s/.*<target dev='$1' bus='\([a-z]*\)'.*/\1/p"
+}
+
+attach_existing() {
+	# Without a virtio-scsi controller libvirt would add its x86 default, an
+	# LSI controller, which Debian's cloud kernel cannot drive either.
+	xml=$(virsh --connect "$uri" dumpxml "$name" --inactive)
+	if ! grep -q "<controller type='scsi'[^>]*model='virtio-scsi'" <<<"$xml"; then
+		if grep -q "<controller type='scsi'" <<<"$xml"; then
+			echo "$0: $name has a SCSI controller that is not virtio-scsi; remove it or attach the seed by hand" >&2
+			exit 1
+		fi
+		ctl=$(mktemp)
+		trap 'rm -f "$ctl"' EXIT
+		echo "<controller type='scsi' model='virtio-scsi'/>" >"$ctl"
+		virsh --connect "$uri" attach-device "$name" "$ctl" --config
+	fi
+	# q35 domains made by virt-install or virt-manager have a SATA CD at sda,
+	# which Debian 12's cloud kernel cannot see: the seed goes to a CD on the
+	# virtio-scsi bus, an existing one or a new one at the first free sdX, and a
+	# seed a SATA drive holds is taken out of it.
+	target=
+	free=
+	for t in sda sdb sdc sdd sde sdf sdg sdh sdi sdj sdk sdl sdm sdn sdo sdp; do
+		bus=$(bus_of "$t")
+		src=$(target_source "$t")
+		case $bus in
+		'') [ -n "$free" ] || free=$t ;;
+		scsi) if [ -z "$target" ] && is_cdrom "$t"; then target=$t; fi ;;
+		*)
+			if [ "$src" = "$seed" ]; then
+				echo "$name: $t is a $bus drive, which Debian 12's cloud kernel cannot read: taking the seed out of it" >&2
+				virsh --connect "$uri" change-media "$name" "$t" --eject --config
+			elif [ "$t" = sda ]; then
+				echo "$name: leaving $t ($bus) as it is; the seed goes on the virtio-scsi bus" >&2
+			fi
+			;;
+		esac
+	done
+	if [ -n "$target" ]; then
+		virsh --connect "$uri" change-media "$name" "$target" "$seed" --update --config
+	elif [ -n "$free" ]; then
+		target=$free
+		virsh --connect "$uri" attach-disk "$name" "$seed" "$target" --type cdrom --targetbus scsi --mode readonly --config
+	else
+		echo "$0: $name has no free sdX target for the seed; attach it by hand on the virtio-scsi bus" >&2
+		exit 1
+	fi
+	# Never report success for a seed the guest cannot read.
+	if [ "$(bus_of "$target")" != scsi ] || [ "$(target_source "$target")" != "$seed" ]; then
+		echo "$0: $name: the seed did not land on the virtio-scsi CD $target; check virsh dumpxml $name" >&2
+		exit 1
+	fi
+	echo "$name: seed attached; it is used from the next boot: virsh --connect $uri start $name"
+}
+
+# is_cdrom: is the disk with target $1 a CD drive?
+is_cdrom() {
+	virsh --connect "$uri" domblklist "$name" --inactive --details |
+		awk -v t="$1" 'NR > 2 && $3 == t && $2 == "cdrom" { found = 1 } END { exit !found }'
+}
+
+eject() {
+	# Whichever drive holds the seed; none is success: eject runs twice safely.
+	target=$(target_of)
+	if [ -z "$target" ]; then
+		echo "$name: no seed attached; nothing to do"
+		return 0
+	fi
+	# A running VM loses the seed now too, not only from its next boot.
+	if [ "$(virsh --connect "$uri" domstate "$name")" = running ]; then
+		virsh --connect "$uri" change-media "$name" "$target" --eject --config --live
+	else
+		virsh --connect "$uri" change-media "$name" "$target" --eject --config
+	fi
+	echo "$name: seed ejected; $seed holds its private keys: keep it safe or delete it"
+}
+
+case ${1:-attach} in
+attach)
+	shift $(($# > 0))
+	if virsh --connect "$uri" dominfo "$name" >/dev/null 2>&1; then
+		if [ $# -gt 0 ]; then
+			echo "$name: exists already: the virt-install options $* are not used" >&2
+		fi
+		attach_existing
+	else
+		create "$@"
+	fi
+	;;
+eject) eject ;;
+*)
+	echo "usage: $0 [attach [VIRT-INSTALL-OPTION...]|eject]" >&2
+	exit 2
+	;;
+esac
