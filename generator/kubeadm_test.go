@@ -102,6 +102,11 @@ func TestKubeletFiles(t *testing.T) {
 				if want := []string{"ExecStart=", "ExecStart=/usr/bin/kubelet --config=" + model.KubeletConfigPath}; !slices.Equal(execs, want) {
 					t.Errorf("ExecStart lines %q, want %q", execs, want)
 				}
+				// systemd reads every *.conf of a drop-in folder as a unit
+				// file: kubelet's YAML must not be one of them.
+				if strings.HasPrefix(model.KubeletConfigPath, path.Dir(model.KubeletDropInPath)+"/") {
+					t.Errorf("%s is in the drop-in folder", model.KubeletConfigPath)
+				}
 				verifyDropIn(t, dropIn)
 			}
 		})

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds an etcd linux-amd64 release tarball, laid out like upstream's, from
-# etcd's own Go modules, so that seed ISOs can carry etcd without us
-# downloading anything but Go modules.
+# Builds an etcd linux release tarball, laid out like upstream's, from etcd's
+# own Go modules, so that seed ISOs can carry etcd without us downloading
+# anything but Go modules.
 #
-# usage: scripts/etcd-release.sh [VERSION] [OUTDIR]
+# usage: [ETCD_ARCH=amd64|arm64] scripts/etcd-release.sh [VERSION] [OUTDIR]
+#   ETCD_ARCH (default amd64) is the nodes' machine (the spec's etcd.arch):
+#   arm64 cross-compiles etcd-vVERSION-linux-arm64.tar.gz.
 #   VERSION defaults to the version pinned in tools/etcd-release/go.mod.
 #   OUTDIR defaults to <repo>/out/etcd-release; a relative OUTDIR is taken
 #   from the current directory.
@@ -28,12 +30,14 @@ VERSION=${1:-$pinned}
 VERSION=${VERSION#v}
 [[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]] || die "bad version \"$VERSION\" (want e.g. 3.6.16)"
 OUTDIR=${2:-$ROOT/out/etcd-release}
+ARCH=${ETCD_ARCH:-amd64}
+case $ARCH in amd64 | arm64) ;; *) die "ETCD_ARCH must be amd64 or arm64, got \"$ARCH\"" ;; esac
 EPOCH=${SOURCE_DATE_EPOCH:-0}
 [[ $EPOCH =~ ^[0-9]+$ ]] || die "SOURCE_DATE_EPOCH must be a number of seconds, got \"$EPOCH\""
 
 command -v go >/dev/null || die "go is not on PATH"
 
-NAME=etcd-v$VERSION-linux-amd64
+NAME=etcd-v$VERSION-linux-$ARCH
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 TARBALL=$OUTDIR/$NAME.tar.gz
@@ -53,6 +57,7 @@ fi
 goversion=$(go env GOVERSION)
 recipe=$(cat "$SCRIPT" "$MODDIR/go.mod" "$MODDIR/go.sum" | sha256sum | cut -d' ' -f1)
 want_stamp="version=$VERSION
+arch=$ARCH
 recipe=$recipe
 go=$goversion
 source_date_epoch=$EPOCH"
@@ -74,7 +79,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 # A go.work above us, or GOFLAGS/GOOS from the caller's shell, must not
 # change what gets built.
-export GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 GOOS=linux GOARCH=amd64
+export GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH
 
 if [[ $VERSION == "$pinned" ]]; then
 	BUILDMOD=$MODDIR
@@ -118,9 +123,23 @@ check() { # check BINARY ARGS... -- EXPECTED-SUBSTRING
 	out=$("$STAGE/$bin" "${args[@]}" 2>&1) || die "$bin ${args[*]} failed: $out"
 	[[ $out == *"$want"* ]] || die "$bin ${args[*]} printed \"$out\", want it to contain \"$want\""
 }
-check etcd --version "etcd Version: $VERSION"
-check etcdctl version "etcdctl version: $VERSION"
-check etcdutl version "etcdutl version: $VERSION"
+# A cross-compiled binary does not run here: its build info (go version -m)
+# says the same, the api module's version and the machine it is for.
+check_buildinfo() { # check_buildinfo BINARY
+	local info
+	info=$(go version -m "$STAGE/$1") || die "go version -m $1 failed"
+	grep -qE "^[[:space:]]+dep[[:space:]]+go\.etcd\.io/etcd/api/v3[[:space:]]+v$VERSION([[:space:]]|\$)" <<<"$info" ||
+		die "$1 is not built with go.etcd.io/etcd/api/v3 v$VERSION"
+	grep -qE "^[[:space:]]+build[[:space:]]+GOARCH=$ARCH\$" <<<"$info" || die "$1 is not built for GOARCH=$ARCH"
+}
+if [[ $ARCH == "$(go env GOHOSTARCH)" ]]; then
+	check etcd --version "etcd Version: $VERSION"
+	check etcdctl version "etcdctl version: $VERSION"
+	check etcdutl version "etcdutl version: $VERSION"
+else
+	log "linux-$ARCH binaries do not run on this $(go env GOHOSTARCH) host: checking their build info"
+	for b in etcd etcdctl etcdutl; do check_buildinfo "$b"; done
+fi
 
 # Upstream ships the tool READMEs beside the binaries; LICENSE is added
 # because Apache-2.0 asks that it travel with the binaries.

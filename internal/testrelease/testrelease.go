@@ -68,6 +68,21 @@ func ELF(arch string) []byte {
 
 // CreateArch is WriteArch for callers without a testing.TB.
 func CreateArch(dir, version, arch string, padMiB int) (path, sha string, err error) {
+	return create(dir, version, arch, arch, padMiB)
+}
+
+// WriteMismatched writes the release of nameArch whose binaries are built
+// for binArch: what the build must refuse.
+func WriteMismatched(tb testing.TB, dir, version, nameArch, binArch string) (string, string) {
+	tb.Helper()
+	p, sum, err := create(dir, version, nameArch, binArch, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, sum
+}
+
+func create(dir, version, arch, binArch string, padMiB int) (path, sha string, err error) {
 	top := "etcd-v" + version + "-linux-" + arch
 	path = filepath.Join(dir, top+".tar.gz")
 	f, err := os.Create(path)
@@ -90,7 +105,7 @@ func CreateArch(dir, version, arch string, padMiB int) (path, sha string, err er
 		return err
 	}
 	for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
-		body := string(ELF(arch)) + "\necho " + b + " " + version + "\n" + strings.Repeat("# padding\n", 300)
+		body := string(ELF(binArch)) + "\necho " + b + " " + version + "\n" + strings.Repeat("# padding\n", 300)
 		if err := add(b, 0o755, int64(len(body)), strings.NewReader(body)); err != nil {
 			return "", "", err
 		}
