@@ -113,14 +113,16 @@ func TestSeedsFormRealCluster(t *testing.T) {
 	}{
 		{"tls", `{}`},
 		{"plain-http", `{tls: {enabled: false}, etcd: {extraClientPorts: [4001]}}`},
+		// kubeadm's layout, and kube-apiserver's certificate as the client.
+		{"kubeadm", `{kubeadm: {enabled: true}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testSeedsFormRealCluster(t, tc.patch, tc.name == "tls")
+			testSeedsFormRealCluster(t, tc.patch, tc.name != "plain-http", tc.name == "kubeadm")
 		})
 	}
 }
 
-func testSeedsFormRealCluster(t *testing.T, patch string, tls bool) {
+func testSeedsFormRealCluster(t *testing.T, patch string, tls, kubeadm bool) {
 	rel := etcdtest.Release(t)
 	ips := []string{"192.168.0.11", "192.168.0.12", "192.168.0.13"}
 	nodeNS, clientNS := lan(t, ips, "192.168.0.250")
@@ -167,8 +169,15 @@ func testSeedsFormRealCluster(t *testing.T, patch string, tls bool) {
 		dataDir := filepath.Join(nodeDir, "data")
 		os.Mkdir(dataDir, 0o700)
 		var args []string
+		vmPKI := "/etc/etcd/pki/"
+		if kubeadm {
+			vmPKI = "/etc/kubernetes/pki/etcd/"
+		}
 		for _, a := range execStart(t, img.Files["user-data"]) {
-			a = strings.ReplaceAll(a, "/etc/etcd/pki/", pkiDir+"/")
+			if strings.Contains(a, "/pki/") && !strings.Contains(a, vmPKI) {
+				t.Fatalf("%s names a certificate outside %s", a, vmPKI)
+			}
+			a = strings.ReplaceAll(a, vmPKI, pkiDir+"/")
 			if strings.HasPrefix(a, "--data-dir=") {
 				a = "--data-dir=" + dataDir
 			}
@@ -187,7 +196,11 @@ func testSeedsFormRealCluster(t *testing.T, patch string, tls bool) {
 	ctl := inNS(t, clientNS, bins.Etcdctl)
 	var auth []string
 	if tls {
-		auth = []string{"--cacert=" + filepath.Join(o.PKIDir, "ca.crt"), "--cert=" + filepath.Join(o.PKIDir, "admin.crt"), "--key=" + filepath.Join(o.PKIDir, "admin.key")}
+		client := "admin"
+		if kubeadm {
+			client = "apiserver-etcd-client" // what kube-apiserver presents
+		}
+		auth = []string{"--cacert=" + filepath.Join(o.PKIDir, "ca.crt"), "--cert=" + filepath.Join(o.PKIDir, client+".crt"), "--key=" + filepath.Join(o.PKIDir, client+".key")}
 	}
 	start := time.Now()
 	if err := etcdtest.WaitHealthy(t, ctl, endpoints, auth, 60*time.Second); err != nil {

@@ -163,7 +163,8 @@ type Result struct {
 	PKIEvents []pki.Event
 	Release   *release.Release
 	// Kubeadm is the ClusterConfiguration etcd.external snippet written
-	// to KubeadmFile in the output folder (kubeadm.enabled with TLS on).
+	// to KubeadmFile, in the output folder as the operator named it
+	// (kubeadm.enabled with TLS on).
 	Kubeadm     []byte
 	KubeadmFile string
 }
@@ -325,6 +326,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	outName := o.OutDir // as the operator named it, for messages
 	o.OutDir = outDir
 	if o.OnStart != nil {
 		o.OnStart(len(nodes))
@@ -351,10 +353,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		if res.Kubeadm, err = generator.KubeadmConfig(c); err != nil {
 			return nil, err
 		}
-		res.KubeadmFile = filepath.Join(o.OutDir, outdir.KubeadmFile)
-		if err := durable.WriteFile(res.KubeadmFile, res.Kubeadm, 0o644); err != nil {
+		if err := durable.WriteFile(filepath.Join(o.OutDir, outdir.KubeadmFile), res.Kubeadm, 0o644); err != nil {
 			return nil, err
 		}
+		res.KubeadmFile = filepath.Join(outName, outdir.KubeadmFile)
 	}
 	return res, nil
 }
