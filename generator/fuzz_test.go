@@ -85,6 +85,7 @@ var fieldBases = []string{
 	`{"name":"a","domain":"example.org","network":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"etcd":{"version":"3.6.16","release":{"path":"x","sha256":"` + strings.Repeat("a", 64) + `"}},"nodes":[{"name":"n1","ip":"10.0.0.2","mac":"52:54:00:00:00:02","extraSANs":["etcd.example.org"]},{"name":"n2","ip":"10.0.0.3"}]}`,
 	`{"name":"a","network":{"cidr":"fd00::/64"},"etcd":{"version":"3.7.3","release":{"path":"x","sha256":"` + strings.Repeat("a", 64) + `"},"runtime":"container","container":{"engine":"podman"}},"nodes":[{"name":"n1","ip":"fd00::2","extraSANs":["fd00::99"]}]}`,
 	`{"name":"a","network":{"cidr":"10.0.0.0/24"},"etcd":{"version":"3.5.21","release":{"path":"x","sha256":"` + strings.Repeat("a", 64) + `"},"runtime":"static-pod","staticPod":{"cpuRequest":"250m"}},"tls":{"enabled":false},"nodes":[{"name":"n1","ip":"10.0.0.2","extraSANs":["x.example"]}]}`,
+	`{"name":"a","network":{"cidr":"10.0.0.0/24"},"etcd":{"version":"3.6.16","arch":"arm64","release":{"path":"x","sha256":"` + strings.Repeat("a", 64) + `"},"runtime":"static-pod"},"kubeadm":{"enabled":true},"nodes":[{"name":"n1","ip":"10.0.0.2"}]}`,
 }
 
 // specFields are the paths FuzzSpecField sets, every leaf of the spec.
@@ -97,6 +98,7 @@ var specFields = []string{
 	"etcd.staticPod.manifestPath", "etcd.staticPod.metricsPort", "etcd.staticPod.cpuRequest", "etcd.staticPod.memoryRequest",
 	"tls.enabled", "tls.minVersion", "tls.keyAlgorithm", "tls.validityDays", "tls.dir", "tls.ca.algorithm",
 	"tls.ca.validityDays", "nodes.0.name", "nodes.0.ip", "nodes.0.mac", "nodes.0.interface", "nodes.0.extraSANs.0",
+	"etcd.arch", "kubeadm.enabled", "kubeadm.kubelet.cgroupDriver", "kubeadm.kubelet.containerRuntimeEndpoint",
 }
 
 // FuzzSpecField sets one field of a valid spec to any value (JSON when the
