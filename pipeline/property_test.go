@@ -53,11 +53,17 @@ func TestValidateRenderBuildAgree(t *testing.T) {
 				if e, ok := raw["etcd"].(map[string]any); ok {
 					if v, ok := e["version"].(string); ok {
 						if m := releaseVersionRE.FindStringSubmatch(v); m != nil {
-							rel, ok := releases[m[1]]
+							// The release of the spec's arch, when it names one
+							// etcdimg knows (any other is an error either way).
+							arch, _ := e["arch"].(string)
+							if arch != "arm64" {
+								arch = "amd64"
+							}
+							rel, ok := releases[m[1]+"-"+arch]
 							if !ok {
-								p, sha := testrelease.Write(t, tmp, m[1], 0)
+								p, sha := testrelease.WriteArch(t, tmp, m[1], arch, 0)
 								rel = [2]string{p, sha}
-								releases[m[1]] = rel
+								releases[m[1]+"-"+arch] = rel
 							}
 							e["release"] = map[string]any{"path": rel[0], "sha256": rel[1]}
 							if data, err = json.Marshal(raw); err != nil {
