@@ -16,24 +16,25 @@ import (
 )
 
 var (
-	dnsLabelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	tokenRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	posixNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	versionRE   = regexp.MustCompile(`^(3\.[0-9]+)\.([0-9]+)$`)
-	sha256RE    = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
-	ifnameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
-	safePathRE  = regexp.MustCompile(`^(/[A-Za-z0-9._+-]+)+$`)
-	flagNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
-	supported   = []string{"3.5", "3.6", "3.7"}
-	// Arches are the machines etcd releases and Debian's cloud images
-	// both exist for, in Go's (and etcd's tarball) names.
-	Arches       = []string{"amd64", "arm64"}
+	dnsLabelRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	tokenRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	posixNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	versionRE    = regexp.MustCompile(`^(3\.[0-9]+)\.([0-9]+)$`)
+	sha256RE     = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	ifnameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
+	safePathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._+-]+)+$`)
+	flagNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+	supported    = []string{"3.5", "3.6", "3.7"}
 	keyAlgs      = []string{"ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"}
 	tlsVersions  = []string{"TLS1.2", "TLS1.3"}
 	reservedDirs = map[string]bool{"/": true, "/bin": true, "/boot": true, "/dev": true, "/etc": true, "/home": true,
 		"/lib": true, "/proc": true, "/root": true, "/run": true, "/sbin": true, "/sys": true, "/tmp": true,
 		"/usr": true, "/usr/local": true, "/usr/local/bin": true, "/var": true, "/var/lib": true}
 )
+
+// Arches are the machines etcd releases and Debian's cloud images both
+// exist for, in Go's (and etcd's tarball) names.
+var Arches = []string{"amd64", "arm64"}
 
 // Validate resolves c into the model: every absent field takes its value
 // from spec.Defaults (c itself is never changed), every value is checked,
