@@ -20,9 +20,12 @@ type cloudConfig struct {
 	FQDN     string `yaml:"fqdn"`
 	// We write the whole /etc/hosts; true would let cloud-init rewrite it
 	// after write_files ran.
-	ManageEtcHosts bool       `yaml:"manage_etc_hosts"`
-	Bootcmd        [][]string `yaml:"bootcmd"`
-	Users          []any      `yaml:"users"`
+	ManageEtcHosts bool `yaml:"manage_etc_hosts"`
+	// false: a newer seed of the node (a new instance) re-runs the ssh
+	// module, which would otherwise give the node new host keys.
+	SSHDeleteKeys bool       `yaml:"ssh_deletekeys"`
+	Bootcmd       [][]string `yaml:"bootcmd"`
+	Users         []any      `yaml:"users"`
 	// SSHAuthorizedKeys at the top level are the image's default user's.
 	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty"`
 	// SSHPwauth false turns SSH password logins off when an admin has a
@@ -106,6 +109,7 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, err
 			Path: "/etc/etcd/etcdctl.env", Owner: "root:root", Permissions: "0644", Content: etcdctlEnv(c, n),
 		})
 	}
+	files = append(files, seedCheckFiles()...)
 	cc := cloudConfig{
 		Hostname:       n.Name,
 		FQDN:           n.FQDN,
