@@ -1,10 +1,19 @@
 #!/bin/bash
-# e2e/base-image.sh RELEASE [CACHE_DIR]
+# e2e/base-image.sh [--none-fallback] RELEASE [CACHE_DIR]
 #
 # Builds (once) the Debian base image the etcdimg e2e harness boots, and prints
-# the directory holding it:  CACHE_DIR/<release>-<recipe hash>/{rootfs.img,vmlinuz,initrd.img,info}
+# the directory holding it:  CACHE_DIR/<release>[-none]-<recipe hash>/{rootfs.img,vmlinuz,initrd.img,info}
 # RELEASE is bookworm (Debian 12, cloud-init 22.4) or trixie (Debian 13,
 # cloud-init 25.1): the two releases a seed must work on.
+#
+# By default the image is configured like Debian's official cloud images: no
+# datasource_list override (ds-identify decides whether cloud-init runs at all
+# and with which datasource), and the network rendered by netplan for
+# systemd-networkd, names resolved by systemd-resolved, no ifupdown.
+# --none-fallback builds the variant whose cloud-init lists
+# `datasource_list: [ NoCloud, None ]`, as many hand-made images do: there a
+# boot without the seed falls back to the None datasource (a new instance with
+# a DHCP fallback network) unless the seed made cloud-init trust its cache.
 #
 # The recipe hash covers this script and everything in e2e/base/, so changing
 # the recipe builds a new image. The build happens in a temp dir beside the
@@ -18,7 +27,12 @@
 # Needs root, debootstrap, mkfs.ext4 (e2fsprogs >= 1.43 for -d).
 set -euo pipefail
 
-release=${1:?usage: base-image.sh RELEASE [CACHE_DIR]}
+variant=official
+if [ "${1:-}" = --none-fallback ]; then
+	variant=none-fallback
+	shift
+fi
+release=${1:?usage: base-image.sh [--none-fallback] RELEASE [CACHE_DIR]}
 cache=${2:-${ETCDIMG_E2E_CACHE:-/var/cache/etcdimg-e2e}}
 mirror=${ETCDIMG_E2E_MIRROR:-http://deb.debian.org/debian}
 size=${ETCDIMG_E2E_IMAGE_SIZE:-3G}
@@ -31,12 +45,14 @@ esac
 
 # Packages of the image, the same on both releases so a difference between
 # them is cloud-init's and the kernel's, not the recipe's. minbase + what a
-# Debian cloud image has that matters here. ifupdown: cloud-init picks its eni
-# renderer on both (trixie's cloud images use netplan + networkd, but the seed's
-# network-config is v2 either way). locales: en_US.UTF-8 is pre-generated
-# (else cloud-init's locale module spends ~20 s generating it on first boot).
+# Debian cloud image has that matters here. netplan.io + systemd-resolved, no
+# ifupdown: as Debian 12 and 13's official cloud images, so cloud-init picks
+# its netplan renderer (eni needs ifup) and netplan hands the config to
+# systemd-networkd. locales: en_US.UTF-8 is pre-generated (else cloud-init's
+# locale module spends ~20 s generating it on first boot).
 packages=(
-	systemd-sysv udev dbus kmod procps iproute2 iputils-ping netbase ifupdown
+	systemd-sysv udev dbus kmod procps iproute2 iputils-ping netbase
+	netplan.io systemd-resolved
 	locales cloud-init cloud-guest-utils sudo linux-image-cloud-amd64
 	# as on Debian cloud images; without it cloud-init logs WARNINGs (ssh keygen, ssh_pwauth)
 	openssh-server
@@ -44,8 +60,10 @@ packages=(
 	python3-cffi-backend
 )
 
-hash=$( { cat "$here/base-image.sh"; find "$here/base" -type f | LC_ALL=C sort | xargs cat; echo "$mirror $size"; } | sha256sum | cut -c1-12)
-final="$cache/$release-$hash"
+hash=$( { cat "$here/base-image.sh"; find "$here/base" -type f | LC_ALL=C sort | xargs cat; echo "$mirror $size $variant"; } | sha256sum | cut -c1-12)
+name=$release
+[ "$variant" = official ] || name=$release-none
+final="$cache/$name-$hash"
 
 log() { echo "base-image: $*" >&2; }
 
@@ -65,7 +83,7 @@ if [ -f "$final/.complete" ]; then # built by another process while we waited
 fi
 
 start=$(date +%s)
-tmp=$(mktemp -d "$cache/.build-$release-$hash.XXXXXX")
+tmp=$(mktemp -d "$cache/.build-$name-$hash.XXXXXX")
 root="$tmp/root"
 cleanup() {
 	for m in proc sys dev/pts dev; do umount -l "$root/$m" 2>/dev/null || true; done
@@ -85,6 +103,13 @@ log "debootstrap done after $(( $(date +%s) - start )) s"
 
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"; }
 
+# debootstrap takes the first of cloud-init's "ifupdown | ... | netplan.io"
+# alternatives; netplan.io satisfies it too, so ifupdown goes again (with it
+# installed, cloud-init would pick its eni renderer).
+if in_root dpkg-query -W -f='${Status}' ifupdown 2>/dev/null | grep -q 'ok installed'; then
+	in_root dpkg --purge ifupdown >/dev/null
+fi
+
 # locale pre-generated
 echo 'en_US.UTF-8 UTF-8' >"$root/etc/locale.gen"
 in_root locale-gen >/dev/null
@@ -100,19 +125,23 @@ in_root passwd -l root >/dev/null 2>&1 || true
 
 printf '/dev/vda\t/\text4\terrors=remount-ro\t0\t1\n' >"$root/etc/fstab"
 
-# loopback for ifupdown; cloud-init's eni renderer writes interfaces.d/50-cloud-init
-if ! grep -q 'interfaces.d' "$root/etc/network/interfaces" 2>/dev/null; then
-	printf 'source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n' >"$root/etc/network/interfaces"
-fi
-mkdir -p "$root/etc/network/interfaces.d"
+# network as on Debian's cloud images: cloud-init writes
+# /etc/netplan/50-cloud-init.yaml, netplan's generator turns it into
+# systemd-networkd units; systemd-resolved owns /etc/resolv.conf.
+in_root systemctl enable systemd-networkd.service systemd-resolved.service >/dev/null 2>&1
+ln -sf ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
 
-# cloud-init: NoCloud only, no probing of other datasources
-cat >"$root/etc/cloud/cloud.cfg.d/05-etcdimg-e2e-datasource.cfg" <<'CFG'
-# etcdimg e2e base image: seeds come from a NoCloud cidata ISO
-datasource_list: [ NoCloud, None ]
-# TCG is slow: one host key type is enough for a test VM
+# TCG is slow: one host key type is enough for a test VM (the only cloud-init
+# setting that differs from Debian's images in the official variant)
+cat >"$root/etc/cloud/cloud.cfg.d/05-etcdimg-e2e-ssh.cfg" <<'CFG'
 ssh_genkeytypes: [ ed25519 ]
 CFG
+if [ "$variant" = none-fallback ]; then
+	cat >"$root/etc/cloud/cloud.cfg.d/05-etcdimg-e2e-datasource.cfg" <<'CFG'
+# etcdimg e2e base image, none-fallback variant: NoCloud, else None
+datasource_list: [ NoCloud, None ]
+CFG
+fi
 rm -f "$root"/etc/ssh/ssh_host_*
 
 # no background apt/man-db work competing with first boot
@@ -140,6 +169,11 @@ else
 	exit 1
 fi
 cloudinit=$(in_root dpkg-query -W -f='${Version}' cloud-init)
+netplan=$(in_root dpkg-query -W -f='${Version}' netplan.io)
+if in_root dpkg-query -W -f='${Status}' ifupdown 2>/dev/null | grep -q 'ok installed'; then
+	log "ifupdown got into the image: cloud-init would render eni, not netplan"
+	exit 1
+fi
 [ -f "$root/boot/initrd.img-$kver" ] || in_root update-initramfs -c -k "$kver"
 mkdir -p "$tmp/out"
 cp "$root/boot/vmlinuz-$kver" "$tmp/out/vmlinuz"
@@ -152,14 +186,14 @@ for m in proc sys dev/pts dev; do umount -l "$root/$m" 2>/dev/null || true; done
 
 log "mkfs.ext4 -d ($size)"
 mkfs.ext4 -q -L rootfs -d "$root" "$tmp/out/rootfs.img" "$size"
-printf 'release=%s\nkernel=%s\ncdrom=%s\ncloud_init=%s\nhash=%s\nmirror=%s\nbuilt=%s\nseconds=%s\n' \
-	"$release" "$kver" "$cdrom" "$cloudinit" "$hash" "$mirror" "$(date -u +%FT%TZ)" "$(( $(date +%s) - start ))" >"$tmp/out/info"
+printf 'release=%s\nvariant=%s\nkernel=%s\ncdrom=%s\ncloud_init=%s\nnetplan=%s\nhash=%s\nmirror=%s\nbuilt=%s\nseconds=%s\n' \
+	"$release" "$variant" "$kver" "$cdrom" "$cloudinit" "$netplan" "$hash" "$mirror" "$(date -u +%FT%TZ)" "$(( $(date +%s) - start ))" >"$tmp/out/info"
 touch "$tmp/out/.complete"
 rm -rf "$final"
 mv "$tmp/out" "$final"
 # drop images of older recipes not used for a week. The name is matched to the
 # hash's 12 characters: scripts/trixie-root.sh keeps trixie-root-<hash> roots
 # in the same cache, and "$release-*" would take those too.
-find "$cache" -mindepth 1 -maxdepth 1 -name "$release-????????????" ! -name "$release-$hash" -mtime +7 -exec rm -rf {} + 2>/dev/null || true
+find "$cache" -mindepth 1 -maxdepth 1 -name "$name-????????????" ! -name "$name-$hash" -mtime +7 -exec rm -rf {} + 2>/dev/null || true
 log "built $final in $(( $(date +%s) - start )) s"
 echo "$final"

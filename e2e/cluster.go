@@ -299,12 +299,12 @@ var interrupted atomic.Bool
 // Scenario is a running e2e cluster.
 type Scenario struct {
 	T       *testing.T
-	Name    string // spec and release: artifacts go to e2e/artifacts/<Name>-<time>
-	Release string // Debian release the VMs boot
-	Format  string // seed format asked of etcdimg build
-	Base    BaseImage
-	Work    string // temp dir: seeds, overlays, logs
-	SeedDir string // etcdimg build -o
+	Name    string    // spec and release: artifacts go to e2e/artifacts/<Name>-<time>
+	Release string    // Debian release the VMs boot
+	Format  string    // seed format asked of etcdimg build
+	Base    BaseImage // Base.Variant: how its cloud-init is configured
+	Work    string    // temp dir: seeds, overlays, logs
+	SeedDir string    // etcdimg build -o
 	Info    *ClusterInfo
 	Rel     *Release
 	Net     *Net
@@ -337,6 +337,13 @@ func NewScenario(t *testing.T, release, spec string) *Scenario {
 // (`etcdimg build --format`) and attached to the VMs as such.
 func NewScenarioFormat(t *testing.T, release, spec, format string) *Scenario {
 	t.Helper()
+	return NewScenarioBase(t, release, spec, format, BaseOfficial)
+}
+
+// NewScenarioBase is NewScenarioFormat on a base image variant
+// (BaseOfficial, BaseNoneFallback).
+func NewScenarioBase(t *testing.T, release, spec, format, variant string) *Scenario {
+	t.Helper()
 	requireHost(t)
 	root := repoRoot(t)
 	specPath := filepath.Join(root, "testdata", "e2e", spec+".jsonnet")
@@ -345,7 +352,7 @@ func NewScenarioFormat(t *testing.T, release, spec, format string) *Scenario {
 	}
 	relInfo := GetRelease(t)
 	bin := EtcdimgBin(t)
-	base := GetBaseImage(t, release)
+	base := GetBaseImageVariant(t, release, variant)
 	s := newBareScenario(t, spec+"-"+release)
 	s.Rel, s.Release, s.Format, s.Base = relInfo, release, format, base
 
@@ -378,8 +385,8 @@ func NewScenarioFormat(t *testing.T, release, spec, format string) *Scenario {
 		t.Fatal(err)
 	}
 	s.Net = NewNet(t, hostIP)
-	t.Logf("cluster %q: %d nodes, tls=%v, %s seeds, Debian %s (kernel %s, cloud-init %s), netns %s, host %s",
-		s.Info.Name, len(s.Info.Nodes), s.Info.TLS, format, release, base.Info["kernel"], base.Info["cloud_init"], s.Net.NS, hostIP)
+	t.Logf("cluster %q: %d nodes, tls=%v, %s seeds, Debian %s (%s base: kernel %s, cloud-init %s), netns %s, host %s",
+		s.Info.Name, len(s.Info.Nodes), s.Info.TLS, format, release, variant, base.Info["kernel"], base.Info["cloud_init"], s.Net.NS, hostIP)
 	for _, w := range s.Info.Warnings {
 		t.Log("warning: " + w)
 	}

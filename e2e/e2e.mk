@@ -14,7 +14,7 @@
 # e2e/artifacts/<spec>-<release>-<time>/ (ETCDIMG_E2E_KEEP=1 keeps it on success too).
 E2E_RUN ?= .
 E2E_TIMEOUT ?= 60m
-E2E_PKGS := qemu-system-x86 qemu-utils debootstrap iproute2 e2fsprogs genisoimage openssh-client
+E2E_PKGS := qemu-system-x86 qemu-utils debootstrap iproute2 e2fsprogs genisoimage xorriso openssh-client
 
 .PHONY: e2e e2e-deps e2e-base-image
 e2e-deps:

@@ -125,13 +125,13 @@ func requireHost(t testing.TB) {
 		t.Fatal("e2e tests need root (network namespaces, taps, debootstrap)")
 	}
 	var missing []string
-	for _, b := range []string{"qemu-system-x86_64", "qemu-img", "ip", "debootstrap", "mkfs.ext4", "genisoimage", "ssh"} {
+	for _, b := range []string{"qemu-system-x86_64", "qemu-img", "ip", "debootstrap", "mkfs.ext4", "genisoimage", "xorriso", "ssh"} {
 		if _, err := exec.LookPath(b); err != nil {
 			missing = append(missing, b)
 		}
 	}
 	if len(missing) > 0 {
-		t.Fatalf("missing host tools %v: apt-get install qemu-system-x86 qemu-utils iproute2 debootstrap e2fsprogs genisoimage openssh-client", missing)
+		t.Fatalf("missing host tools %v: apt-get install qemu-system-x86 qemu-utils iproute2 debootstrap e2fsprogs genisoimage xorriso openssh-client", missing)
 	}
 }
 
@@ -166,9 +166,20 @@ func ForReleases(t *testing.T, defaults []string, fn func(t *testing.T, release 
 // ---------------------------------------------------------------------------
 // base image
 
+// Base image variants (base-image.sh): configured like Debian's official
+// cloud images (no datasource_list; ds-identify decides; netplan +
+// systemd-networkd), or listing `datasource_list: [ NoCloud, None ]`, where a
+// boot without the seed falls back to the None datasource unless cloud-init
+// trusts its cache.
+const (
+	BaseOfficial     = "official"
+	BaseNoneFallback = "none-fallback"
+)
+
 // BaseImage is the cached Debian root the VMs boot.
 type BaseImage struct {
 	Release                     string
+	Variant                     string // BaseOfficial or BaseNoneFallback
 	Dir, Rootfs, Kernel, Initrd string
 	Info                        map[string]string // base-image.sh's info file
 }
@@ -193,20 +204,35 @@ var (
 	bases   = map[string]*baseEntry{}
 )
 
-// GetBaseImage builds (first time) or finds the cached base image of a release.
+// GetBaseImage builds (first time) or finds the cached base image of a
+// release, configured like Debian's official cloud images.
 func GetBaseImage(t testing.TB, release string) BaseImage {
 	t.Helper()
+	return GetBaseImageVariant(t, release, BaseOfficial)
+}
+
+// GetBaseImageVariant is GetBaseImage for a variant (BaseOfficial,
+// BaseNoneFallback).
+func GetBaseImageVariant(t testing.TB, release, variant string) BaseImage {
+	t.Helper()
 	basesMu.Lock()
-	e := bases[release]
+	e := bases[release+"/"+variant]
 	if e == nil {
 		e = &baseEntry{}
-		bases[release] = e
+		bases[release+"/"+variant] = e
 	}
 	basesMu.Unlock()
 	e.once.Do(func() {
 		root := repoRoot(t)
 		start := time.Now()
-		cmd := exec.Command("bash", filepath.Join(root, "e2e", "base-image.sh"), release)
+		args := []string{filepath.Join(root, "e2e", "base-image.sh"), release}
+		if variant == BaseNoneFallback {
+			args = []string{args[0], "--none-fallback", release}
+		} else if variant != BaseOfficial {
+			e.err = fmt.Errorf("base image variant %q: want %s or %s", variant, BaseOfficial, BaseNoneFallback)
+			return
+		}
+		cmd := exec.Command("bash", args...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
@@ -215,7 +241,7 @@ func GetBaseImage(t testing.TB, release string) BaseImage {
 		}
 		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 		dir := lines[len(lines)-1]
-		e.img = BaseImage{Release: release, Dir: dir, Rootfs: filepath.Join(dir, "rootfs.img"),
+		e.img = BaseImage{Release: release, Variant: variant, Dir: dir, Rootfs: filepath.Join(dir, "rootfs.img"),
 			Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"), Info: map[string]string{}}
 		if data, err := os.ReadFile(filepath.Join(dir, "info")); err == nil {
 			for _, l := range strings.Split(string(data), "\n") {
@@ -224,8 +250,8 @@ func GetBaseImage(t testing.TB, release string) BaseImage {
 				}
 			}
 		}
-		t.Logf("phase base-image %s: %s (%s; kernel %s, cloud-init %s, seed CD on %s)", release,
-			time.Since(start).Round(time.Second), dir, e.img.Info["kernel"], e.img.Info["cloud_init"], e.img.CDROM())
+		t.Logf("phase base-image %s (%s): %s (%s; kernel %s, cloud-init %s, netplan %s, seed CD on %s)", release, variant,
+			time.Since(start).Round(time.Second), dir, e.img.Info["kernel"], e.img.Info["cloud_init"], e.img.Info["netplan"], e.img.CDROM())
 	})
 	if e.err != nil {
 		t.Fatal(e.err)
@@ -361,7 +387,7 @@ const (
 type VM struct {
 	Name       string
 	MAC        string
-	Seed       string // NoCloud seed image
+	Seed       string // NoCloud seed image; empty: an empty CD drive (see SetSeed)
 	SeedFormat string // FormatISO (a CD) or FormatVFAT (a disk)
 	Dir        string // work dir: overlay, serial logs, monitor socket
 	Tap        string
@@ -416,6 +442,15 @@ func (vm *VM) Boot() int {
 	return vm.boot
 }
 
+// SetSeed changes what the next Start attaches: another seed image (of the
+// VM's seed format), or with "" nothing — an ISO VM then boots with an empty
+// CD drive, as after `virsh change-media --eject`.
+func (vm *VM) SetSeed(seed string) {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	vm.Seed = seed
+}
+
 // Start boots the VM (again, after a Shutdown).
 func (vm *VM) Start() error {
 	vm.mu.Lock()
@@ -438,7 +473,12 @@ func (vm *VM) Start() error {
 	// The root disk comes first so it stays /dev/vda (the image's fstab and
 	// root=) when a FAT seed adds a second virtio disk.
 	seedDrive := "file=" + vm.Seed + ",media=cdrom,if=ide,readonly=on"
-	if vm.SeedFormat == FormatVFAT {
+	switch {
+	case vm.Seed == "" && vm.SeedFormat == FormatVFAT:
+		seedDrive = "" // the disk is detached
+	case vm.Seed == "":
+		seedDrive = "media=cdrom,if=ide" // the drive stays, empty
+	case vm.SeedFormat == FormatVFAT:
 		seedDrive = "file=" + vm.Seed + ",if=virtio,format=raw,readonly=on"
 	}
 	args := []string{
@@ -456,7 +496,11 @@ func (vm *VM) Start() error {
 		"-kernel", vm.base.Kernel, "-initrd", vm.base.Initrd,
 		"-append", "root=/dev/vda rw console=ttyS0",
 		"-drive", "file="+vm.overlay+",if=virtio,format=qcow2",
-		"-drive", seedDrive,
+	)
+	if seedDrive != "" {
+		args = append(args, "-drive", seedDrive)
+	}
+	args = append(args,
 		"-netdev", "tap,id=n0,ifname="+vm.Tap+",script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=n0,mac="+vm.MAC,
 	)

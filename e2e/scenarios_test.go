@@ -22,30 +22,38 @@ import (
 
 var bothReleases = []string{Bookworm, Trixie}
 
-// TestFirstBootTLS boots the TLS cluster, checks it and logs in; on bookworm
-// it then powers every VM off and boots them again (the reboot shares the
-// first boot: a scenario of its own cost CI six minutes).
+// TestFirstBootTLS boots a TLS cluster on images configured like Debian's
+// official cloud images, then shares those boots for the seed's life after
+// first boot (README "After the first boot"): every VM is powered off and
+// restarted at once, the first with its seed ejected (an empty CD drive),
+// the second with the same seed, the third with a newer seed of the same
+// node (new instance-id); each keeps its identity and the cluster its data.
 func TestFirstBootTLS(t *testing.T) {
 	ForReleases(t, bothReleases, func(t *testing.T, release string) {
 		s := NewScenario(t, release, "first-boot-tls")
 		s.Start()
-		s.VerifyFirstBoot(s.WaitReports())
+		reps := s.WaitReports()
+		s.VerifyFirstBoot(reps)
 		s.VerifyAccess()
-		if release == Bookworm {
-			if t.Failed() {
-				t.FailNow()
-			}
-			s.RebootKeepsCluster()
+		if t.Failed() {
+			t.FailNow()
 		}
+		key, val := s.PutEverywhere()
+		s.RestartSeeds(reps, key, val, SeedEject, SeedSame, SeedNewer)
 	})
 }
 
-// TestPlainHTTP runs on bookworm only: TLS off changes what etcdimg renders,
-// not what the guest's release does with it (trixie boots the TLS, FAT and
-// access scenarios).
+// TestPlainHTTP boots a plain-HTTP cluster on the base whose cloud-init
+// lists `datasource_list: [ NoCloud, None ]` (bookworm only: TLS off changes
+// what etcdimg renders, not what the guest's release does with it). There a
+// boot without the seed used to become a new instance of the None datasource
+// with a DHCP fallback network, so this scenario also powers every VM off
+// and boots them again at once: one with its seed ejected, one with the same
+// seed, one with a newer seed of the same node; the cluster, its members, the
+// key and every guest's identity must survive.
 func TestPlainHTTP(t *testing.T) {
 	ForReleases(t, []string{Bookworm}, func(t *testing.T, release string) {
-		s := NewScenario(t, release, "plain-http")
+		s := NewScenarioBase(t, release, "plain-http", FormatISO, BaseNoneFallback)
 		if s.Info.TLS {
 			t.Errorf("check cluster.json: plain-http spec reports tls=true")
 		}
@@ -55,7 +63,13 @@ func TestPlainHTTP(t *testing.T) {
 			}
 		}
 		s.Start()
-		s.VerifyFirstBoot(s.WaitReports())
+		reps := s.WaitReports()
+		s.VerifyFirstBoot(reps)
+		if t.Failed() {
+			t.FailNow()
+		}
+		key, val := s.PutEverywhere()
+		s.RestartSeeds(reps, key, val, SeedEject, SeedSame, SeedNewer)
 	})
 }
 
@@ -157,52 +171,6 @@ func testLateJoiner(t *testing.T, release string) {
 		earlyReps[k] = v
 	}
 	s.VerifyFirstBoot(earlyReps)
-}
-
-// RebootKeepsCluster writes a key, powers every VM off through ACPI, boots
-// them again from the same disks (seed still attached) and checks the
-// cluster, its members and the key survived, and the guests are still in
-// order.
-func (s *Scenario) RebootKeepsCluster() {
-	t := s.T
-	t.Helper()
-	key, val := s.PutEverywhere()
-
-	start := time.Now()
-	var wg sync.WaitGroup
-	for _, vm := range s.VMs {
-		wg.Add(1)
-		go func(vm *VM) {
-			defer wg.Done()
-			clean, err := vm.Shutdown(2 * time.Minute)
-			if err != nil {
-				t.Errorf("node %s: check shutdown: %v", vm.Name, err)
-			} else if !clean {
-				t.Errorf("node %s: check shutdown: no ACPI power-off within 2m, killed", vm.Name)
-			}
-		}(vm)
-	}
-	wg.Wait()
-	s.Phase("acpi-poweroff (all)", time.Since(start))
-
-	s.Start()
-	reps := s.WaitReports()
-	for _, n := range s.Info.Nodes {
-		r := reps[n.Name]
-		if b := r.HeaderInt("boots"); b != 2 {
-			t.Errorf("node %s: check boot-count: report says boot %d, want 2", n.Name, b)
-		}
-		for _, f := range CheckNodeReport(s.Info, s.Rel, n, r) {
-			t.Error(f)
-		}
-		if steps := r.Section("etcdimg-steps-journal").Lines; len(steps) > 0 {
-			t.Logf("node %s: the etcdimg first-boot steps ran again on the second boot:\n%s", n.Name, indent(strings.Join(steps, "\n")))
-		}
-	}
-	s.WaitHealthy(s.healthyTimeout(reps))
-	s.CheckMembers()
-	s.CheckKeyEverywhere(key, val)
-	s.PutEverywhere()
 }
 
 // TestBackupRestore: scheduled snapshots on the nodes, a snapshot from the
