@@ -30,6 +30,8 @@ type command struct {
 	// one repeats when variadic.
 	args     []argKind
 	variadic bool
+	// optional: the last argument may be left out (certs: DIR or --pki-dir).
+	optional bool
 	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	subs     []*command
 }
@@ -145,6 +147,34 @@ etcdimg member remove out/seeds k8s04
 # by member ID, e.g. one that never got a name
 etcdimg member remove out/seeds 8e9e05c52164694d`,
 					run: cmdMemberRemove,
+				},
+			},
+		},
+		{
+			name: "certs", summary: "check certificate expiry (files and live endpoints); renew leaves or the CA",
+			examples: `etcdimg certs check out/seeds --live
+etcdimg certs renew out/seeds --node k8s02`,
+			subs: []*command{
+				{
+					name: "check", usage: "[DIR] [--pki-dir PKI] [flags]", args: []argKind{argDir}, optional: true,
+					summary: "every certificate of the PKI with its expiry; --live adds what each endpoint serves; exit 1 within --threshold days",
+					examples: `# DIR is an output folder of etcdimg build: its cluster.json names the PKI and the endpoints
+etcdimg certs check out/seeds
+etcdimg certs check out/seeds --live
+etcdimg certs check --pki-dir out/k8s-pki --threshold 60 -o json`,
+					run: cmdCertsCheck,
+				},
+				{
+					name: "renew", usage: "[DIR] [--pki-dir PKI] [flags]", args: []argKind{argDir}, optional: true,
+					summary: "reissue leaf certificates from the same CA (keys kept unless --new-keys), or --ca: the CA itself with its own key",
+					examples: `etcdimg certs renew out/seeds
+etcdimg certs renew out/seeds --node k8s02 --new-keys
+# a CA near its end: same key, new dates; then the leaves
+etcdimg certs renew out/seeds --ca
+etcdimg certs renew out/seeds`,
+					run: func(_ context.Context, args []string, stdout, stderr io.Writer) int {
+						return cmdCertsRenew(args, stdout, stderr)
+					},
 				},
 			},
 		},

@@ -114,7 +114,7 @@ func TestExamplesParse(t *testing.T) {
 				continue
 			}
 			want := len(ec.args)
-			if ec.variadic {
+			if ec.variadic || (ec.optional && fs.NArg() == want-1) {
 				want = fs.NArg()
 			}
 			if fs.NArg() != want {
