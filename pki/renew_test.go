@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -295,4 +296,59 @@ func TestRenewCAKeepsOtherBundleCertsAndRefusesExternal(t *testing.T) {
 	os.Remove(filepath.Join(cfg.Dir, "ca.key"))
 	_, err := RenewCA(RenewOptions{Dir: cfg.Dir, Now: at(testNow)})
 	wantErr(t, err, ErrInvalidConfig, "external")
+}
+
+// TestCARotationThroughBundle follows README "Rotating to a new CA key": a
+// bundle in ca.crt (the first certificate signs, all are trusted) lets old
+// and new leaves trust each other during the switch; openssl agrees.
+func TestCARotationThroughBundle(t *testing.T) {
+	needOpenSSL(t)
+	cfg := testConfig(t)
+	mustEnsure(t, cfg)
+	next := testConfig(t)
+	next.Rand = newDetRand(2)
+	mustEnsure(t, next)
+	read := func(dir, f string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	oldCA, newCA, newKey := read(cfg.Dir, "ca.crt"), read(next.Dir, "ca.crt"), read(next.Dir, "ca.key")
+	oldLeaf := filepath.Join(t.TempDir(), "old-peer.crt")
+	os.WriteFile(oldLeaf, read(cfg.Dir, "nodes/k8s01/peer.crt"), 0o644)
+
+	// 1. trust both, the old CA still signs: nothing is re-issued
+	os.WriteFile(filepath.Join(cfg.Dir, "ca.crt"), append(append([]byte(nil), oldCA...), newCA...), 0o644)
+	p := mustEnsure(t, cfg)
+	if got := kinds(p.Events, EventReissued); len(got) != 0 {
+		t.Fatalf("step 1 re-issued %v", got)
+	}
+	if certs, _ := parseCerts(p.CACertPEM); len(certs) != 2 {
+		t.Fatalf("step 1: the seeds' ca.crt has %d certificates, want both CAs", len(certs))
+	}
+	// 2. the new CA signs, the old one stays trusted: every leaf re-issued
+	os.WriteFile(filepath.Join(cfg.Dir, "ca.crt"), append(append([]byte(nil), newCA...), oldCA...), 0o644)
+	os.WriteFile(filepath.Join(cfg.Dir, "ca.key"), newKey, 0o600)
+	p = mustEnsure(t, cfg)
+	if got, want := kinds(p.Events, EventReissued), leafFiles("k8s01", "k8s02", "k8s03"); !slices.Equal(got, want) {
+		t.Fatalf("step 2 re-issued %v, want every leaf", got)
+	}
+	bundle := filepath.Join(cfg.Dir, "ca.crt")
+	attime := fmt.Sprint(testNow.Unix())
+	for _, leaf := range []string{oldLeaf, filepath.Join(cfg.Dir, "nodes", "k8s01", "peer.crt")} {
+		if out := openssl(t, "verify", "-attime", attime, "-CAfile", bundle, leaf); !strings.Contains(out, ": OK") {
+			t.Errorf("step 2: %s against the bundle: %s", leaf, out)
+		}
+	}
+	// 3. the new CA alone: everything reused, the old leaf no longer trusted
+	os.WriteFile(bundle, newCA, 0o644)
+	p = mustEnsure(t, cfg)
+	if got := kinds(p.Events, EventReissued); len(got) != 0 {
+		t.Errorf("step 3 re-issued %v", got)
+	}
+	if out, err := exec.Command("openssl", "verify", "-attime", attime, "-CAfile", bundle, oldLeaf).CombinedOutput(); err == nil {
+		t.Errorf("step 3: the old CA's leaf still verifies: %s", out)
+	}
 }
