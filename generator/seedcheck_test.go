@@ -54,6 +54,16 @@ func TestSeedCheckFilesInEveryUserData(t *testing.T) {
 			if !strings.HasPrefix(wf[generator.SeedCheckPath], "#!/bin/sh\n") {
 				t.Errorf("%s/%s: no seed check script", name, nf.Node.Name)
 			}
+			p := filepath.Join(t.TempDir(), "seed-check.sh")
+			os.WriteFile(p, []byte(wf[generator.SeedCheckPath]), 0o755)
+			if out, err := exec.Command("sh", "-n", p).CombinedOutput(); err != nil {
+				t.Errorf("%s/%s: sh -n: %v\n%s", name, nf.Node.Name, err, out)
+			}
+			if sc, err := exec.LookPath("shellcheck"); err == nil {
+				if out, err := exec.Command(sc, "-s", "sh", p).CombinedOutput(); err != nil {
+					t.Errorf("%s/%s: shellcheck: %v\n%s", name, nf.Node.Name, err, out)
+				}
+			}
 		}
 	}
 }
