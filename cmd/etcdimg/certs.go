@@ -2,20 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/etcdimg/etcdimg/etcdclient"
 	"github.com/etcdimg/etcdimg/outdir"
 	"github.com/etcdimg/etcdimg/pki"
 )
@@ -104,7 +102,7 @@ func cmdCertsCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	var lives []liveResult
 	if *live {
-		lives = checkLive(ctx, cluster, dir, infos, now, th, *timeout)
+		lives = checkLive(ctx, cluster, infos, now, th, *timeout)
 	}
 	bad := 0
 	for _, in := range infos {
@@ -184,56 +182,44 @@ func printCerts(w io.Writer, dir string, infos []pki.CertInfo, lives []liveResul
 	tw.Flush()
 }
 
-// checkLive reads the certificate each node's client and peer URL serves,
-// offering the admin certificate, and matches it to the PKI's files.
-func checkLive(ctx context.Context, c *outdir.Cluster, dir string, infos []pki.CertInfo, now time.Time, th, timeout time.Duration) []liveResult {
-	var client *tls.Certificate
-	if c.Etcdctl != nil {
-		if kp, err := tls.LoadX509KeyPair(c.Etcdctl.Cert, c.Etcdctl.Key); err == nil {
-			client = &kp
-		}
-	}
-	if client == nil {
-		if kp, err := tls.LoadX509KeyPair(filepath.Join(dir, "admin.crt"), filepath.Join(dir, "admin.key")); err == nil {
-			client = &kp
-		}
-	}
-	var roots []*x509.Certificate
-	for _, in := range infos {
-		if strings.HasPrefix(in.File, "ca.crt") {
-			roots = append(roots, in.Cert)
-		}
-	}
+// checkLive reads the certificate each node's client and peer URL serves
+// (etcdclient.Handshake: the admin certificate offered, the chain checked
+// against the cluster's CA after the handshake, so an expired or foreign
+// certificate is still shown) and matches it to the PKI's files.
+func checkLive(ctx context.Context, c *outdir.Cluster, infos []pki.CertInfo, now time.Time, th, timeout time.Duration) []liveResult {
 	var out []liveResult
+	cl, err := etcdclient.New(c, etcdclient.Options{DialTimeout: timeout, RequestTimeout: timeout})
+	if err != nil {
+		for _, n := range c.Nodes {
+			out = append(out, liveResult{Node: n.Name, Endpoint: n.Endpoint(), Port: "client", Error: err.Error()})
+		}
+		return out
+	}
+	defer cl.Close()
 	for _, n := range c.Nodes {
 		for _, ep := range []struct{ port, url string }{{"client", n.Endpoint()}, {"peer", firstRemote(n.PeerURLs, n.IP)}} {
 			r := liveResult{Node: n.Name, Endpoint: ep.url, Port: ep.port}
-			u, err := url.Parse(ep.url)
-			if err != nil || u.Scheme != "https" {
+			if u, err := url.Parse(ep.url); err != nil || u.Scheme != "https" {
 				r.Error = "not a TLS URL"
 				out = append(out, r)
 				continue
 			}
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			chain, err := pki.Served(cctx, u.Host, u.Hostname(), client)
-			cancel()
+			cert, verifyErr, err := cl.Handshake(ctx, ep.url)
 			if err != nil {
 				r.Error = err.Error()
 				out = append(out, r)
 				continue
 			}
-			info := pki.Describe("", chain[0], now, th)
+			info := pki.Describe("", cert, now, th)
 			r.Served = &info
 			for _, in := range infos {
-				if in.Cert.Equal(chain[0]) {
+				if in.Cert.Equal(cert) {
 					r.File = in.File
 				}
 			}
-			eku := x509.ExtKeyUsageServerAuth
-			if err := pki.VerifyServed(chain, roots, u.Hostname(), x509.VerifyOptions{CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{eku}}); err != nil {
-				r.Verify = err.Error()
-			} else {
-				r.Verify = "ok"
+			r.Verify = "ok"
+			if verifyErr != nil {
+				r.Verify = verifyErr.Error()
 			}
 			out = append(out, r)
 		}
