@@ -274,6 +274,8 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 	if c.TLS.Enabled {
 		wantFiles = append(wantFiles, "/etc/etcd/etcdctl.env")
 	}
+	// what later boots need (README "After the first boot")
+	wantFiles = append(wantFiles, generator.CloudCfgPath, generator.SeedCheckPath, generator.SeedCheckUnitPath, generator.SeedCheckDropInPath)
 	for _, f := range c.Extra.Files {
 		wantFiles = append(wantFiles, f.Path)
 	}
