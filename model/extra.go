@@ -40,6 +40,7 @@ var ownedKeys = map[string]string{
 	"fqdn":                "etcdimg sets it from nodes[].name and domain",
 	"preserve_hostname":   "etcdimg sets the node's hostname",
 	"manage_etc_hosts":    "etcdimg writes /etc/hosts with every member",
+	"ssh_deletekeys":      "etcdimg keeps the node's SSH host keys when a newer seed of it is a new instance",
 	"write_files":         "use files: [{path, content, owner, permissions, defer}], which are checked against the paths etcdimg writes",
 	"ssh_authorized_keys": "use access.sshAuthorizedKeys",
 	"ssh_pwauth":          "SSH password logins stay as the image has them, or off with access.admin.passwordHash",
