@@ -36,7 +36,8 @@ etcdimg.cluster({
     heartbeatIntervalMs: 250,
     electionTimeoutMs: 2500,
     extraClientPorts: [4001],
-    extraFlags: { 'snapshot-count': 10000, 'quota-backend-bytes': 8589934592 },
+    quotaBackendBytes: 8589934592,
+    extraFlags: { 'snapshot-count': 10000 },
   },
   nodes: [
 `)
