@@ -76,22 +76,20 @@ func cmdCertsCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	live := fs.Bool("live", false, "also read what every node's client and peer endpoint serves (TLS handshake; needs DIR)")
 	threshold := fs.Int("threshold", 30, "exit 1 when a certificate expires within this many `days`")
 	output := fs.StringP("output", "o", "text", "output format: text or json")
+	setCompletion(fs, "output", argWords, "text", "json")
 	timeout := fs.Duration("timeout", 5*time.Second, "per-endpoint timeout for --live")
 	dir, cluster, code, ok := certsTarget(fs, args, pkiDir, stdout, stderr)
 	if !ok {
 		return code
 	}
 	if *output != "text" && *output != "json" {
-		fmt.Fprintf(stderr, "etcdimg certs check: -o %q: want text or json\n", *output)
-		return exitUsage
+		return usageError(fs, stderr, "-o %s: want text or json", *output)
 	}
 	if *threshold < 0 {
-		fmt.Fprintf(stderr, "etcdimg certs check: --threshold %d: want days >= 0\n", *threshold)
-		return exitUsage
+		return usageError(fs, stderr, "--threshold %d: want days >= 0", *threshold)
 	}
 	if *live && cluster == nil {
-		fmt.Fprintln(stderr, "etcdimg certs check: --live needs the output folder (DIR) whose cluster.json lists the endpoints")
-		return exitUsage
+		return usageError(fs, stderr, "--live needs the output folder (DIR) whose cluster.json lists the endpoints")
 	}
 	now := certsNow().UTC()
 	th := time.Duration(*threshold) * 24 * time.Hour
@@ -257,12 +255,10 @@ func cmdCertsRenew(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *days < 0 {
-		fmt.Fprintf(stderr, "etcdimg certs renew: --days %d: want > 0\n", *days)
-		return exitUsage
+		return usageError(fs, stderr, "--days %d: want a number of days > 0 (leave it out to keep each certificate's current validity)", *days)
 	}
 	if *ca && (len(*nodes) > 0 || *newKeys) {
-		fmt.Fprintln(stderr, "etcdimg certs renew: --ca renews the CA certificate only (same key); --node and --new-keys are for leaves")
-		return exitUsage
+		return usageError(fs, stderr, "--ca renews the CA certificate only (same key); run it alone, then renew the leaves (--node and --new-keys are for leaves)")
 	}
 	o := pki.RenewOptions{Dir: dir, Nodes: *nodes, NewKeys: *newKeys, Validity: time.Duration(*days) * 24 * time.Hour, CAKeyFile: *caKey, Now: certsNow}
 	if *ca {
