@@ -42,7 +42,7 @@ func TestNodeFilesDriveEveryConsumer(t *testing.T) {
 		if i < 0 || seed[i].Mode != f.SeedMode || string(seed[i].Data) != "content of "+f.Name {
 			t.Errorf("%s: not on the seed as listed", f.Name)
 		}
-		install := fmt.Sprintf(`install -m %04o -o "$ETCD_USER" -g "$ETCD_GROUP" "$seed/etcdimg/pki/%s" "$PKI_DIR/%s"`, f.Mode, f.Name, f.Name)
+		install := fmt.Sprintf(`put "$seed/etcdimg/pki/%s" "$PKI_DIR/%s" %04o "$ETCD_USER" "$ETCD_GROUP" && changed=`, f.Name, f.Name, f.Mode)
 		if !strings.Contains(script, install) {
 			t.Errorf("%s: first boot lacks %q", f.Name, install)
 		}

@@ -254,7 +254,7 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 		usr["shell"] != "/usr/sbin/nologin" || usr["lock_passwd"] != true {
 		t.Errorf("etcd user %v, want %+v", usr, u)
 	}
-	wantFiles := []string{"/etc/hosts", "/etc/systemd/system/etcd.service", generator.FirstBootPath}
+	wantFiles := []string{"/etc/hosts", generator.StagedUnitPath, generator.FirstBootPath}
 	if _, ok := c.Etcd.Runtime.(*model.StaticPodRuntime); ok {
 		wantFiles[1] = generator.StagedManifestPath
 		if c.Kubeadm != nil {
@@ -305,7 +305,7 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 		InstanceID    string `yaml:"instance-id"`
 		LocalHostname string `yaml:"local-hostname"`
 	}
-	if err := yaml.Unmarshal(nf.MetaData, &md); err != nil || md.InstanceID != c.InstanceID(n) || md.LocalHostname != n.Name {
+	if err := yaml.Unmarshal(nf.MetaData, &md); err != nil || md.InstanceID != nf.InstanceID || !strings.HasPrefix(md.InstanceID, c.InstanceID(n)+"-") || md.LocalHostname != n.Name {
 		t.Errorf("meta-data %+v (%v)", md, err)
 	}
 	var nc struct {
@@ -332,7 +332,7 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 	args := generator.EtcdArgs(c, n)
 	switch rt := c.Etcd.Runtime.(type) {
 	case *model.SystemdRuntime:
-		unit := content["/etc/systemd/system/etcd.service"]
+		unit := content[generator.StagedUnitPath]
 		checkUnitKeys(t, unit, systemdUnitKeys)
 		_, words := execWords(t, unitValues(unit, "ExecStart")[0])
 		if want := append([]string{"/usr/local/bin/etcd"}, args...); !slices.Equal(words, want) {
@@ -344,7 +344,7 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 			}
 		}
 	case *model.ContainerRuntime:
-		unit := content["/etc/systemd/system/etcd.service"]
+		unit := content[generator.StagedUnitPath]
 		keys := containerUnitKeys(rt.Engine)
 		checkUnitKeys(t, unit, keys)
 		r := parseRun(t, unit)

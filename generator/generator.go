@@ -5,6 +5,9 @@
 package generator
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"path"
@@ -33,7 +36,9 @@ type SeedFile struct {
 
 // NodeFiles is the cloud-init side of one node.
 type NodeFiles struct {
-	Node          model.Node
+	Node model.Node
+	// InstanceID is the node's cloud-init instance-id, as meta-data has it.
+	InstanceID    string
 	UserData      []byte
 	MetaData      []byte
 	NetworkConfig []byte
@@ -47,12 +52,14 @@ func ReleaseFor(c *model.Cluster) *release.Release {
 	return &release.Release{Version: c.Etcd.Version, Arch: c.Etcd.Arch, Name: dir + ".tar.gz", Dir: dir, SHA256: c.Etcd.Release.SHA256}
 }
 
-// Render renders the cloud-init files of every node of c.
+// Render renders the cloud-init files of every node of c, without the PKI:
+// with TLS, the instance-ids lack the certificates' share (see
+// InstanceID); build's are the ones the seeds carry.
 func Render(c *model.Cluster) ([]NodeFiles, error) {
 	rel := ReleaseFor(c)
 	out := make([]NodeFiles, 0, len(c.Nodes))
 	for _, n := range c.Nodes {
-		nf, err := RenderNode(c, n, rel)
+		nf, err := RenderNode(c, n, rel, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -61,21 +68,66 @@ func Render(c *model.Cluster) ([]NodeFiles, error) {
 	return out, nil
 }
 
-// RenderNode renders one node's user-data, meta-data and network-config.
-func RenderNode(c *model.Cluster, n model.Node, rel *release.Release) (NodeFiles, error) {
-	ud, err := userData(c, n, rel)
+// RenderNode renders one node's user-data, meta-data and network-config;
+// p is the node's share of the PKI (nil without TLS, or when unknown).
+func RenderNode(c *model.Cluster, n model.Node, rel *release.Release, p NodePKI) (NodeFiles, error) {
+	ud, err := userData(c, n, rel, p)
 	if err != nil {
 		return NodeFiles{}, fmt.Errorf("render %s: user-data: %w", n.Name, err)
-	}
-	md, err := marshal(metaData{InstanceID: c.InstanceID(n), LocalHostname: n.Name})
-	if err != nil {
-		return NodeFiles{}, fmt.Errorf("render %s: meta-data: %w", n.Name, err)
 	}
 	nc, err := marshal(networkConfig(c, n))
 	if err != nil {
 		return NodeFiles{}, fmt.Errorf("render %s: network-config: %w", n.Name, err)
 	}
-	return NodeFiles{Node: n, UserData: ud, MetaData: md, NetworkConfig: nc}, nil
+	iid := InstanceID(c, n, ud, nc, p)
+	md, err := marshal(metaData{InstanceID: iid, LocalHostname: n.Name})
+	if err != nil {
+		return NodeFiles{}, fmt.Errorf("render %s: meta-data: %w", n.Name, err)
+	}
+	return NodeFiles{Node: n, InstanceID: iid, UserData: ud, MetaData: md, NetworkConfig: nc}, nil
+}
+
+// appliedDigest is a short digest of the files a node runs etcd from that
+// user-data does not hold: the release and the node's certificates.
+func appliedDigest(rel *release.Release, p NodePKI) string {
+	h := sha256.New()
+	h.Write([]byte(rel.SHA256))
+	for _, f := range pki.NodeFiles() {
+		if data, ok := p[f.Name]; ok {
+			fmt.Fprintf(h, "\x00%s\x00%d\x00", f.Name, len(data))
+			h.Write(data)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// InstanceID is the node's cloud-init instance-id: the node's identity
+// (model's InstanceID: cluster, node, replacement) and a digest of all the
+// node applies: user-data (which names the release by its sha256 and holds
+// the unit, the first-boot script, hosts, users), network-config and the
+// node's certificates. cloud-init reruns a node's first boot exactly when
+// the instance-id changes, so a rebuild that changes what a node applies
+// (renewed certificates, another etcd, other flags) makes its seed converge
+// the running node, and a rebuild that changes nothing for a node leaves
+// its seed byte-identical. meta-data itself is not part of the digest.
+func InstanceID(c *model.Cluster, n model.Node, userData, networkConfig []byte, p NodePKI) string {
+	h := sha256.New()
+	part := func(name string, data []byte) {
+		var size [8]byte
+		binary.BigEndian.PutUint64(size[:], uint64(len(data)))
+		h.Write([]byte(name))
+		h.Write([]byte{0})
+		h.Write(size[:])
+		h.Write(data)
+	}
+	part("user-data", userData)
+	part("network-config", networkConfig)
+	for _, f := range pki.NodeFiles() {
+		if data, ok := p[f.Name]; ok {
+			part("pki/"+f.Name, data)
+		}
+	}
+	return c.InstanceID(n) + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // Seed lists every file of a node's ISO: cloud-init's three in the root,

@@ -22,7 +22,7 @@ import (
 // writeFiles reads the write_files of a node's user-data, by path.
 func writeFiles(t *testing.T, c *model.Cluster, n model.Node) map[string]string {
 	t.Helper()
-	nf, err := generator.RenderNode(c, n, generator.ReleaseFor(c))
+	nf, err := generator.RenderNode(c, n, generator.ReleaseFor(c), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

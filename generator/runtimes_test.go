@@ -84,7 +84,7 @@ func officialImage(version string) *string { return new("gcr.io/etcd-development
 
 func manifest(t *testing.T, c *model.Cluster, n model.Node) []byte {
 	t.Helper()
-	b, err := generator.StaticPodManifest(c, c.Etcd.Runtime.(*model.StaticPodRuntime), n)
+	b, err := generator.StaticPodManifest(c, c.Etcd.Runtime.(*model.StaticPodRuntime), n, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,12 @@ type podHostPathSpec struct {
 // StaticPodManifest renders n's etcd as a kubelet static pod, the way
 // kubeadm writes etcd.yaml, with exactly the systemd runtime's flags and
 // TLS files, plus the loopback metrics listener the probes need.
-func StaticPodManifest(c *model.Cluster, rt *model.StaticPodRuntime, n model.Node) ([]byte, error) {
+//
+// applied, when set, becomes the pod's etcdimg.io/applied annotation: a
+// digest of the release and the node's certificates. kubelet restarts a
+// static pod only when its manifest changes, and a seed that brings new
+// certificates or binaries must restart etcd.
+func StaticPodManifest(c *model.Cluster, rt *model.StaticPodRuntime, n model.Node, applied string) ([]byte, error) {
 	args := EtcdArgs(c, n)
 	command := append([]string{"etcd"}, args...)
 	if f := rt.Metrics.Flag(n); f != "" {
@@ -197,6 +202,9 @@ func StaticPodManifest(c *model.Cluster, rt *model.StaticPodRuntime, n model.Nod
 			Containers: []podContainer{c0},
 			Volumes:    volumes,
 		},
+	}
+	if applied != "" {
+		pod.Metadata.Annotations["etcdimg.io/applied"] = applied
 	}
 	body, err := marshal(pod)
 	if err != nil {

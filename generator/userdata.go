@@ -72,9 +72,9 @@ type writeFile struct {
 	Defer bool `yaml:"defer,omitempty"`
 }
 
-func userData(c *model.Cluster, n model.Node, rel *release.Release) ([]byte, error) {
+func userData(c *model.Cluster, n model.Node, rel *release.Release, p NodePKI) ([]byte, error) {
 	u := c.Etcd.User
-	runtimeFile, err := runtimeFile(c, n)
+	runtimeFile, err := runtimeFile(c, n, appliedDigest(rel, p))
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +198,8 @@ func mergeCloudConfig(doc *yaml.Node, extra map[string]any) error {
 
 // runtimeFile is what starts etcd: a unit running the binary or a
 // container, or a static pod manifest staged for the first-boot script.
-func runtimeFile(c *model.Cluster, n model.Node) (writeFile, error) {
-	f := writeFile{Path: "/etc/systemd/system/etcd.service", Owner: "root:root", Permissions: "0644"}
+func runtimeFile(c *model.Cluster, n model.Node, applied string) (writeFile, error) {
+	f := writeFile{Path: StagedUnitPath, Owner: "root:root", Permissions: "0644"}
 	var err error
 	switch rt := c.Etcd.Runtime.(type) {
 	case *model.SystemdRuntime:
@@ -208,7 +208,7 @@ func runtimeFile(c *model.Cluster, n model.Node) (writeFile, error) {
 		f.Content, err = ContainerUnit(c, rt, n)
 	case *model.StaticPodRuntime:
 		var manifest []byte
-		manifest, err = StaticPodManifest(c, rt, n)
+		manifest, err = StaticPodManifest(c, rt, n, applied)
 		f.Path, f.Content = StagedManifestPath, string(manifest)
 	default:
 		// Only a model built by model.Validate reaches here.

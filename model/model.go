@@ -173,10 +173,10 @@ func (c *Cluster) Node(name string) (Node, bool) {
 	return Node{}, false
 }
 
-// InstanceID is the node's cloud-init instance-id. It depends only on the
-// cluster and node names: a new id would make cloud-init redo first boot
-// on an existing VM, so it must survive every other change to the spec.
-// Only a replacement changes it (a "-rN" suffix), on purpose.
+// InstanceID is the identity part of the node's cloud-init instance-id:
+// cluster and node names, and a "-rN" suffix for a replacement. The
+// generator appends a digest of what the node applies, so the full id
+// changes exactly when a rebuilt seed has something new for the node.
 func (c *Cluster) InstanceID(n Node) string {
 	return "etcdimg-" + c.Name + "-" + n.Name + c.instanceIDSuffix(n)
 }

@@ -124,7 +124,7 @@ func TestAddingNodeKeepsSeeds(t *testing.T) {
 			t.Errorf("%s changed=%v after --replace etcd02", f, changed)
 		}
 	}
-	if md := string(after["etcd02/meta-data"]); !strings.Contains(md, "instance-id: etcdimg-test-etcd02-r1") {
+	if md := string(after["etcd02/meta-data"]); !strings.Contains(md, "instance-id: etcdimg-test-etcd02-r1-") {
 		t.Errorf("replacement meta-data:\n%s", md)
 	}
 	if ud := string(after["etcd02/user-data"]); !strings.Contains(ud, "MODE='replace'") || !strings.Contains(ud, "member remove") {
@@ -134,7 +134,7 @@ func TestAddingNodeKeepsSeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := c.Node("etcd02"); n.InstanceID != "etcdimg-test-etcd02-r1" {
+	if n, _ := c.Node("etcd02"); !strings.HasPrefix(n.InstanceID, "etcdimg-test-etcd02-r1-") || !strings.Contains(string(after["etcd02/meta-data"]), n.InstanceID) {
 		t.Errorf("cluster.json instance-id of etcd02: %q", n.InstanceID)
 	}
 	// A full rebuild afterwards keeps the replacement seed as it is.

@@ -334,9 +334,19 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	genRel := generator.ReleaseFor(c)
 	nfs := make([]generator.NodeFiles, len(nodes))
 	for i, n := range nodes {
-		if nfs[i], err = generator.RenderNode(c, n, genRel); err != nil {
+		if nfs[i], err = generator.RenderNode(c, n, genRel, certs[n.Name]); err != nil {
 			return nil, err
 		}
+	}
+	// cluster.json lists every node, built this time (--node) or not, with
+	// the instance-id its seed from this spec and PKI carries.
+	iids := map[string]string{}
+	for _, n := range c.Nodes {
+		nf, err := generator.RenderNode(c, n, genRel, certs[n.Name])
+		if err != nil {
+			return nil, err
+		}
+		iids[n.Name] = nf.InstanceID
 	}
 	if err := WriteAllNodeFiles(o.OutDir, nfs); err != nil {
 		return nil, err
@@ -346,7 +356,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res.Nodes = results
-	if err := writeClusterJSON(c, o.OutDir, res, admin); err != nil {
+	if err := writeClusterJSON(c, o.OutDir, res, admin, iids); err != nil {
 		return nil, err
 	}
 	if c.Kubeadm != nil && tls {
@@ -826,7 +836,7 @@ func nodeFiles(dir string, nf generator.NodeFiles) []durable.File {
 	}
 }
 
-func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.CertKey) error {
+func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.CertKey, iids map[string]string) error {
 	cj := &outdir.Cluster{Name: c.Name, TLS: c.TLS.Enabled, Version: c.Etcd.Version, Runtime: c.Etcd.Runtime.Name(),
 		UID: c.Etcd.User.UID, GID: c.Etcd.User.GID}
 	if c.Etcd.Arch != outdir.DefaultArch {
@@ -839,7 +849,7 @@ func writeClusterJSON(c *model.Cluster, dir string, res *Result, admin *pki.Cert
 	for _, n := range c.Nodes {
 		cn := outdir.Node{
 			Name: n.Name, FQDN: n.FQDN, IP: n.IP.String(), MAC: n.MAC,
-			ClientURLs: c.AdvertiseClientURLs(n), PeerURLs: []string{c.PeerURL(n)}, InstanceID: c.InstanceID(n),
+			ClientURLs: c.AdvertiseClientURLs(n), PeerURLs: []string{c.PeerURL(n)}, InstanceID: iids[n.Name],
 		}
 		// Seeds of nodes not built this time (--node) are listed when a
 		// previous build left them.
