@@ -110,7 +110,8 @@ if [ -d "$DATA_DIR/member" ]; then
 		*) fail "this seed carries etcd $VERSION but the node runs $old: etcdimg does not change etcd's major version" ;;
 		esac
 	fi
-	step "converge $old->$VERSION"
+	echo "etcdimg: converging member {{.Node.Name}} (etcd ${old:-unknown} to $VERSION)"
+	step converge
 fi
 
 # The mount point lives in /run, but nothing is unpacked there: /run is a
@@ -235,7 +236,8 @@ else
 	systemctl enable --now{{range $.Timers}} {{.}}{{end}}
 {{- end}}
 fi
-step "manifest${converge:+ (converge, changed:${changed:- nothing})}"
+[ -z "$converge" ] || echo "etcdimg: changed:${changed:- nothing}"
+step manifest
 {{- else}}
 # One systemd reload: enable reloads after linking the units, and picks up
 # every unit write_files and this script wrote.
@@ -243,11 +245,13 @@ if [ -n "$converge" ]; then
 	systemctl enable etcd.service{{range .Timers}} {{.}}{{end}}
 	if [ -n "$changed" ] && systemctl is-active --quiet etcd.service; then
 		# Once, and only because something etcd reads changed.
+		echo "etcdimg: changed:$changed"
 		systemctl restart --no-block etcd.service
-		step "restart (changed:$changed)"
+		step restart
 	else
+		echo "etcdimg: changed:${changed:- nothing}"
 		systemctl start --no-block etcd.service
-		step "start (changed:${changed:- nothing})"
+		step start
 	fi
 {{- if .Timers}}
 	systemctl start --no-block{{range .Timers}} {{.}}{{end}}
