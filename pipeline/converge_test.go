@@ -75,7 +75,7 @@ func newGuest(t *testing.T) *guest {
 			"xorriso -osirrox on -indev \"$(readlink -f \"$3\")\" -extract / \"$4\" >/dev/null 2>&1 || exit 32\n" +
 			"chmod -R a-w \"$4\"\n",
 		"umount": "#!/bin/sh\ncase $1 in /run/etcdimg-seed.*) [ -n \"$(ls -A \"$1\")\" ] || exit 32; chmod -R u+w \"$1\"; find \"$1\" -mindepth 1 -delete ;; *) exit 32 ;; esac\n",
-		"logger":    "#!/bin/sh\nexit 0\n",
+		"logger": "#!/bin/sh\nexit 0\n",
 	}
 	for name, body := range fakes {
 		if err := os.WriteFile(filepath.Join(g.root, "fake", name), []byte(body), 0o755); err != nil {
