@@ -90,10 +90,19 @@ ENGINE={{sq .EnginePath}}
 converge=
 if [ -d "$DATA_DIR/member" ]; then
 	have=$(applied ident)
+	if [ -z "$have" ] && [ -d {{sq .LegacyInstanceDir}} ]; then
+		# Provisioned by an etcdimg that kept no record: cloud-init's folder
+		# of this node's old fixed instance-id vouches for the member.
+		echo "etcdimg: $DATA_DIR was set up by an earlier etcdimg for {{.Node.Name}}: adopting it"
+		have=$IDENT
+	fi
 	[ -n "$have" ] || fail "$DATA_DIR holds a member etcdimg did not set up on this node (no $STATE); it is not started as {{.Node.Name}}: boot this node on an empty data dir, or move the old one away"
 	[ "$have" = "$IDENT" ] || fail "$DATA_DIR holds member \"$have\", not \"$IDENT\"; it is not started as {{.Node.Name}}: boot this node on an empty data dir, or move the old one away"
 	converge=1
 	old=$(applied version)
+	if [ -z "$old" ] && [ -x /usr/local/bin/etcd ]; then
+		old=$(/usr/local/bin/etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p') || old=
+	fi
 	if [ -n "$old" ] && [ "$old" != "$VERSION" ]; then
 		# etcd upgrades one minor at a time and never downgrades: checked
 		# before anything on the node changes.
@@ -341,15 +350,19 @@ func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (stri
 		RestoreSeed    string
 		Timers         []string
 		StatePath      string
-		Ident          string
-		Unit           string
-		StagedUnit     string
+		// cloud-init's folder of the node's instance before instance-ids
+		// carried a digest.
+		LegacyInstanceDir string
+		Ident             string
+		Unit              string
+		StagedUnit        string
 	}{
 		Cluster: c, Node: n, Release: rel, SeedDir: SeedDir, PKIFiles: vmPKIFiles(),
 		Binaries: "etcd etcdctl etcdutl", StagedManifest: StagedManifestPath,
 		Restore: c.Restores(n), RestoreScript: RestoreScriptPath, RestoreSeed: RestoreSeedPath,
 		Timers: maintenanceTimers(c), StatePath: StatePath, Ident: ident(c, n),
-		Unit: UnitPath, StagedUnit: StagedUnitPath,
+		LegacyInstanceDir: "/var/lib/cloud/instances/" + c.InstanceID(n),
+		Unit:              UnitPath, StagedUnit: StagedUnitPath,
 	}
 	if b := c.Etcd.Maintenance.Backup; b != nil {
 		data.BackupDir = b.Dir

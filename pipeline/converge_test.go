@@ -371,4 +371,16 @@ func TestFirstBootConverges(t *testing.T) {
 	if err == nil || !strings.Contains(outp, "etcdimg did not set up on this node") {
 		t.Errorf("data dir without a record: err %v, output:\n%s", err, outp)
 	}
+	// A node an etcdimg without records set up: cloud-init's folder of its
+	// old instance-id (no digest) vouches for it.
+	if err := os.MkdirAll(g.path("var/lib/cloud/instances/etcdimg-test-etcd01"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outp, _, err = g.boot(node, iso)
+	if err != nil || !strings.Contains(outp, "adopting it") {
+		t.Errorf("data dir of an earlier etcdimg: err %v, output:\n%s", err, outp)
+	}
+	if st := g.read(generator.StatePath); !strings.Contains(st, "ident=cluster=test token=") {
+		t.Errorf("state after adoption:\n%s", st)
+	}
 }
