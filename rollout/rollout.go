@@ -308,16 +308,25 @@ func memberRow(st *etcdclient.Status, name string) (etcdclient.MemberStatus, boo
 	return etcdclient.MemberStatus{}, false
 }
 
-// versionGate checks every running member against the seeds' version.
+// versionGate checks every running member against the seeds' version;
+// members with the same finding share one line.
 func versionGate(c *outdir.Cluster, st *etcdclient.Status) error {
-	var why []string
+	var msgs []string
+	who := map[string][]string{}
 	for _, m := range st.Members {
 		if !m.Member {
 			continue
 		}
 		if err := CheckUpgrade(m.Version, c.Version); err != nil {
-			why = append(why, fmt.Sprintf("%s: %v", m.Name, err))
+			if who[err.Error()] == nil {
+				msgs = append(msgs, err.Error())
+			}
+			who[err.Error()] = append(who[err.Error()], m.Name)
 		}
+	}
+	var why []string
+	for _, msg := range msgs {
+		why = append(why, strings.Join(who[msg], ", ")+": "+msg)
 	}
 	if len(why) > 0 {
 		return errors.New(strings.Join(why, "; "))
