@@ -188,6 +188,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		logf("nothing to deliver: every node runs its current seed")
 		return res, nil
 	}
+	for _, node := range order {
+		if n, _ := c.Node(node); n.ISO == "" && n.VFAT == "" {
+			return res, fmt.Errorf("refusing to start, nothing was touched: %s has no seed in %s (built with --no-iso, or only other nodes with --node): build its seed first",
+				node, filepath.Join(o.Dir, outdir.ClusterFile))
+		}
+	}
 	if o.Reseed == nil {
 		return res, errors.New("no way to reseed a node (Options.Reseed is nil)")
 	}
@@ -260,10 +266,12 @@ func Gate(c *outdir.Cluster, st *etcdclient.Status) error {
 	for _, n := range c.Nodes {
 		m, ok := memberRow(st, n.Name)
 		switch {
-		case !ok || !m.Member || m.ID == "":
+		case !ok || !m.Member:
 			why = append(why, fmt.Sprintf("%s is in cluster.json but not a member of the cluster", n.Name))
 		case !m.Healthy:
 			why = append(why, fmt.Sprintf("%s (%s) is not healthy: %s", n.Name, m.Endpoint, cmp.Or(m.Error, "no answer")))
+		case m.ID == "":
+			why = append(why, fmt.Sprintf("%s answers but is not in the member list", n.Name))
 		case m.Learner:
 			why = append(why, fmt.Sprintf("%s is a learner, not yet a voting member: wait until it is promoted", n.Name))
 		default:

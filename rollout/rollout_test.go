@@ -63,6 +63,12 @@ func newFixture(t *testing.T) *fixture {
 		m.Proc = etcdtest.Start(t, f.cl.Bins.Etcd, m.Args)
 	}
 	f.cl.WaitHealthy(60 * time.Second)
+	// cluster.json names each node's seed, as a build writes it.
+	f.setCluster(func(c *outdir.Cluster) {
+		for i := range c.Nodes {
+			c.Nodes[i].ISO = c.Nodes[i].Name + ".iso"
+		}
+	})
 	return f
 }
 

@@ -179,6 +179,18 @@ etcdimg certs renew out/seeds`,
 			},
 		},
 		{
+			name: "rollout", usage: "DIR --via libvirt|virtualbox|exec [flags]", args: []argKind{argDir},
+			summary: "boot running nodes on their rebuilt seeds, one at a time, each back healthy before the next",
+			examples: `# after a rebuild (renewed certificates, a new etcd version): every node whose seed changed, the leader last
+etcdimg rollout out/seeds --via libvirt
+etcdimg rollout out/seeds --via virtualbox --node-timeout 20m
+# these nodes, in this order, whether their seed changed or not
+etcdimg rollout out/seeds --via libvirt --nodes k8s02,k8s03
+# another hypervisor: a command that swaps the seed and reboots; the node's name is its last argument
+etcdimg rollout out/seeds --via exec --exec './reseed-on-proxmox.sh'`,
+			run: cmdRollout,
+		},
+		{
 			name: "completion", usage: "bash|zsh|fish", args: []argKind{argWords},
 			summary: "print a shell completion script",
 			examples: `# bash: for this shell, or for every new one

@@ -62,7 +62,7 @@ func TestCompletionBash(t *testing.T) {
 		words []string // the last one is the word being completed
 		want  string   // the candidates, sorted, joined by spaces
 	}{
-		{[]string{""}, "attach build certs completion help member render snapshot status validate version"},
+		{[]string{""}, "attach build certs completion help member render rollout snapshot status validate version"},
 		{[]string{"b"}, "build"},
 		{[]string{"-"}, "--help --version -h"},
 		{[]string{"snapshot", ""}, "save verify"},
