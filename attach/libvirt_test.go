@@ -287,6 +287,7 @@ func TestVirshLines(t *testing.T) {
 	positionals := map[string][2]int{ // how many words are not options, at least and at most
 		"dominfo": {1, 1}, "domstate": {1, 1}, "dumpxml": {1, 1}, "domblklist": {1, 1},
 		"attach-device": {2, 2}, "attach-disk": {3, 3}, "detach-disk": {2, 2}, "change-media": {2, 3},
+		"shutdown": {1, 1}, "start": {1, 1},
 	}
 	seen := map[string]bool{}
 	for _, v := range variants {
@@ -322,7 +323,7 @@ func TestVirshLines(t *testing.T) {
 			}
 		}
 	}
-	for _, sub := range []string{"dominfo", "attach-disk", "change-media", "detach-disk", "attach-device", "domstate"} {
+	for _, sub := range []string{"dominfo", "attach-disk", "change-media", "detach-disk", "attach-device", "domstate", "shutdown", "start"} {
 		if !seen[sub] {
 			t.Errorf("no variant runs virsh %s", sub)
 		}

@@ -78,6 +78,7 @@ var vboxSyntax = map[string]struct {
 	"showvminfo": {1, map[string]vboxOption{
 		"--details": flagOpt(), "--machinereadable": flagOpt(), "--log": anyValue(), "--password-id": anyValue(), "--password": anyValue(),
 	}},
+	"controlvm":   {2, map[string]vboxOption{}}, // VM and action, see checkVBoxLine
 	"startvm":     {1, map[string]vboxOption{"--type": oneOf("gui", "headless", "sdl", "separate"), "--putenv": anyValue()}},
 	"closemedium": {2, map[string]vboxOption{"--delete": flagOpt()}},
 	"convertfromraw": {2, map[string]vboxOption{
@@ -106,6 +107,9 @@ func checkVBoxLine(words []string) []string {
 		if i >= len(args) || strings.HasPrefix(args[i], "--") {
 			return []string{sub + ": missing positional argument"}
 		}
+	}
+	if sub == "controlvm" && !slices.Contains([]string{"pause", "resume", "reset", "poweroff", "savestate", "acpipowerbutton", "acpisleepbutton", "reboot", "shutdown"}, args[1]) {
+		errs = append(errs, "controlvm: action "+args[1])
 	}
 	if sub == "closemedium" && !slices.Contains([]string{"disk", "dvd", "floppy"}, args[0]) {
 		errs = append(errs, "closemedium: medium type "+args[0])
@@ -178,6 +182,7 @@ func TestVBoxManageLines(t *testing.T) {
 		{"VBoxManage", "storagectl", "vm", "--name", "SATA", "--add", "ahci"},
 		{"VBoxManage", "modifyvm", "vm", "--nic", "hostonly"},
 		{"VBoxManage", "attachvm", "vm"},
+		{"VBoxManage", "controlvm", "vm", "acpipowerbuttton"},
 	} {
 		if len(checkVBoxLine(bad)) == 0 {
 			t.Errorf("checker accepts %q", bad)
@@ -203,7 +208,7 @@ func TestVBoxManageLines(t *testing.T) {
 					t.Errorf("line %d: %s\n  %q", c.line, e, c.words)
 				}
 			}
-			want := []string{"createvm", "modifyvm", "storagectl", "storageattach", "startvm", "showvminfo"}
+			want := []string{"createvm", "modifyvm", "storagectl", "storageattach", "startvm", "showvminfo", "controlvm"}
 			if n.SeedFormat == FormatVFAT {
 				want = append(want, "convertfromraw", "closemedium")
 			}

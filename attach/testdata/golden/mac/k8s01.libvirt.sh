@@ -9,6 +9,11 @@
 #       if the VM exists already, attach the seed for its next boot instead
 #   ./k8s01.libvirt.sh eject
 #       after the first boot: take the seed out again (again: nothing to do)
+#   ./k8s01.libvirt.sh reseed
+#       boot the running VM on its rebuilt seed: shut it down (ACPI, at most
+#       $RESEED_SHUTDOWN_TIMEOUT seconds, default 300), put the seed in its drive,
+#       start it; a newer seed of the node converges it on that boot. One node at
+#       a time, each back healthy before the next: etcdimg rollout DIR --via libvirt
 #
 # The seed holds this node's private keys and cloud-init needs it only on the
 # first boot: eject it once etcd runs, then keep the file safe or delete it.
@@ -184,6 +189,40 @@ eject() {
 	echo "$name: seed ejected; $seed holds its private keys: keep it safe or delete it"
 }
 
+# reseed boots the VM on the seed now in $seed (a rebuild replaced the
+# file). It powers the VM off and on rather than rebooting it: QEMU keeps
+# the seed file it opened at start, which a rebuild replaced by renaming a
+# new file over it, so only a new QEMU process reads the rebuilt seed (and a
+# VFAT seed's disk cannot be swapped under a running guest at all).
+reseed() {
+	local timeout=${RESEED_SHUTDOWN_TIMEOUT:-300} waited=0
+	if [ ! -r "$seed" ]; then
+		echo "$0: no seed $seed to boot from; build it first" >&2
+		exit 1
+	fi
+	if ! virsh --connect "$uri" dominfo "$name" >/dev/null 2>&1; then
+		echo "$0: no VM $name to reseed; create it with: $0 attach" >&2
+		exit 1
+	fi
+	if [ "$(virsh --connect "$uri" domstate "$name")" != "shut off" ]; then
+		# ACPI shutdown: systemd stops etcd cleanly (SIGTERM: a leader
+		# hands its leadership over first), then powers off.
+		virsh --connect "$uri" shutdown "$name"
+		while [ "$(virsh --connect "$uri" domstate "$name")" != "shut off" ]; do
+			if [ "$waited" -ge "$timeout" ]; then
+				echo "$0: $name did not shut down within ${timeout}s; it was left running with its old seed (see its console; power it off with virsh destroy $name only if it hangs)" >&2
+				exit 1
+			fi
+			sleep 2
+			waited=$((waited + 2))
+		done
+		echo "$name: shut down after ${waited}s"
+	fi
+	attach_existing
+	virsh --connect "$uri" start "$name"
+	echo "$name: started on its rebuilt seed"
+}
+
 case ${1:-attach} in
 attach)
 	shift $(($# > 0))
@@ -197,8 +236,9 @@ attach)
 	fi
 	;;
 eject) eject ;;
+reseed) reseed ;;
 *)
-	echo "usage: $0 [attach [VIRT-INSTALL-OPTION...]|eject]" >&2
+	echo "usage: $0 [attach [VIRT-INSTALL-OPTION...]|eject|reseed]" >&2
 	exit 2
 	;;
 esac

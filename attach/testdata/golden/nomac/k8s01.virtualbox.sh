@@ -6,6 +6,12 @@
 #       exists already, attach the seed for its next boot instead (power it off first)
 #   ./k8s01.virtualbox.sh eject
 #       after the first boot: take the seed out again
+#   ./k8s01.virtualbox.sh reseed
+#       boot the running VM on its rebuilt seed: ACPI shutdown (at most
+#       $RESEED_SHUTDOWN_TIMEOUT seconds, default 300), put the seed in its drive,
+#       start it headless; a newer seed of the node converges it on that boot.
+#       One node at a time, each back healthy before the next:
+#       etcdimg rollout DIR --via virtualbox
 #
 # The seed holds this node's private keys and cloud-init needs it only on the
 # first boot: eject it once etcd runs, then keep the file safe or delete it.
@@ -120,6 +126,55 @@ eject() {
 	echo "$name: seed ejected; $seed holds its private keys: keep it safe or delete it"
 }
 
+# vmstate prints VirtualBox's state of the VM: running, poweroff, aborted,
+# saved, paused...
+vmstate() {
+	VBoxManage showvminfo "$name" --machinereadable | sed -n 's/^VMState="\(.*\)"$/\1/p'
+}
+
+# reseed boots the VM on the seed now in $seed (a rebuild replaced the
+# file): the medium can only be swapped safely on a powered-off VM.
+reseed() {
+	local timeout=${RESEED_SHUTDOWN_TIMEOUT:-300} waited=0 state
+	if [ ! -r "$seed" ]; then
+		echo "$0: no seed $seed to boot from; build it first" >&2
+		exit 1
+	fi
+	if ! VBoxManage showvminfo "$name" >/dev/null 2>&1; then
+		echo "$0: no VM $name to reseed; create it with: $0 attach" >&2
+		exit 1
+	fi
+	state=$(vmstate)
+	case $state in
+	poweroff | aborted) ;;
+	running)
+		# ACPI shutdown: systemd stops etcd cleanly (SIGTERM: a leader
+		# hands its leadership over first), then powers off.
+		VBoxManage controlvm "$name" acpipowerbutton
+		while state=$(vmstate) && [ "$state" != poweroff ]; do
+			if [ "$waited" -ge "$timeout" ]; then
+				echo "$0: $name did not power off within ${timeout}s (state $state); it was left running with its old seed (see $console; VBoxManage controlvm $name poweroff only if it hangs)" >&2
+				exit 1
+			fi
+			sleep 2
+			waited=$((waited + 2))
+		done
+		echo "$name: powered off after ${waited}s"
+		;;
+	*)
+		echo "$0: $name is $state; start it or power it off first, then reseed again" >&2
+		exit 1
+		;;
+	esac
+	# VirtualBox remembers an ISO by its path; the rebuilt file is new
+	# under the same name: take the old one out and forget it first.
+	VBoxManage storageattach "$name" --storagectl IDE --port 1 --device 0 --type dvddrive --medium emptydrive
+	VBoxManage closemedium dvd "$seed" 2>/dev/null || true
+	attach_existing
+	VBoxManage startvm "$name" --type headless
+	echo "$name: started on its rebuilt seed; its console goes to $console"
+}
+
 case ${1:-attach} in
 attach)
 	if VBoxManage showvminfo "$name" >/dev/null 2>&1; then
@@ -129,8 +184,9 @@ attach)
 	fi
 	;;
 eject) eject ;;
+reseed) reseed ;;
 *)
-	echo "usage: $0 [attach|eject]" >&2
+	echo "usage: $0 [attach|eject|reseed]" >&2
 	exit 2
 	;;
 esac
