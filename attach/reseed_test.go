@@ -22,14 +22,14 @@ func TestLibvirtReseed(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, format, disk string // disk: the seed drive the domain has
-		state                  string
-		hangs                  bool
-		wantLog                []string
-		wantErr                string
+		state              string
+		hangs              bool
+		wantLog            []string
+		wantErr            string
 	}{
 		{
 			name: "iso running", format: FormatISO, state: "running",
-			disk: "<controller type='scsi' index='0' model='virtio-scsi'/><disk type='file' device='cdrom'><source file='SEED'/><target dev='sdc' bus='scsi'/><readonly/></disk>",
+			disk:    "<controller type='scsi' index='0' model='virtio-scsi'/><disk type='file' device='cdrom'><source file='SEED'/><target dev='sdc' bus='scsi'/><readonly/></disk>",
 			wantLog: []string{"shutdown k8s01", "change-media k8s01 sdc SEED --update --config", "start k8s01"},
 		},
 		{
