@@ -82,9 +82,16 @@ func cmdRollout(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "etcdimg rollout: %v\n", err)
-		if res != nil && len(res.Remaining) > 1 {
-			fmt.Fprintf(stderr, "etcdimg rollout: not touched: %s; fix %s, then run the same command again: it continues there\n",
-				strings.Join(res.Remaining[1:], ", "), res.Remaining[0])
+		if res != nil && len(res.Remaining) > 0 {
+			again := "run the same command again: it continues there"
+			if len(*nodes) > 0 {
+				// Listed nodes are delivered whatever the record says.
+				again = "continue with --nodes " + strings.Join(res.Remaining, ",")
+			}
+			if len(res.Remaining) > 1 {
+				fmt.Fprintf(stderr, "etcdimg rollout: not touched: %s\n", strings.Join(res.Remaining[1:], ", "))
+			}
+			fmt.Fprintf(stderr, "etcdimg rollout: fix %s, then %s\n", res.Remaining[0], again)
 		}
 		return exitSpec
 	}
