@@ -380,9 +380,10 @@ func (r *runner) deliver(ctx context.Context, node string, before *etcdclient.St
 	}
 	r.step(node, PhaseReseed, time.Since(t0))
 
+	// Each look is bounded by the client's own timeouts, not by the
+	// deadline: a look cut short by the deadline would see every member
+	// unreachable, which is no evidence of anything.
 	deadline := time.Now().Add(r.o.NodeTimeout)
-	wctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
 	phases := []string{PhaseDown, PhaseHealthy, PhaseVoting, PhaseVersion}
 	if want != nil {
 		phases = append(phases, PhaseCert)
@@ -393,12 +394,12 @@ func (r *runner) deliver(ctx context.Context, node string, before *etcdclient.St
 	wait := 200 * time.Millisecond
 	var last string // what the last look saw, for the error
 	for {
-		st, err := r.cl.Status(wctx)
+		st, err := r.cl.Status(ctx)
 		if err != nil {
 			last = err.Error()
 		} else {
 			for phase < len(phases) {
-				ok, why := r.check(wctx, phases[phase], node, n, st, started, want)
+				ok, why := r.check(ctx, phases[phase], node, n, st, started, want)
 				if !ok {
 					last = why
 					break
@@ -455,17 +456,19 @@ func (r *runner) check(ctx context.Context, phase, node string, n outdir.Node, s
 	m, ok := memberRow(st, node)
 	switch phase {
 	case PhaseDown:
-		if !ok || !m.Reachable || !m.Healthy {
-			return true, ""
-		}
+		// Evidence that the node rebooted: its etcd does not answer, or it
+		// answers as a process started after the reseed began. Without
+		// this a node whose reboot had not begun yet (virsh returns before
+		// the guest shuts down) would pass every later check on its old
+		// seed.
 		if started == 0 {
-			return false, fmt.Sprintf("%s still answers and its start time is unknown", node)
+			if !ok || !m.Reachable {
+				return true, ""
+			}
+			return false, fmt.Sprintf("%s still answers (its start time is unknown: /metrics unreadable before the reseed)", node)
 		}
 		now, err := r.startTime(ctx, n.Endpoint())
-		if err != nil {
-			return true, "" // gone between status and this look
-		}
-		if now != started {
+		if err != nil || now != started {
 			return true, ""
 		}
 		return false, fmt.Sprintf("%s still answers, etcd not restarted", node)
