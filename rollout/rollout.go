@@ -123,15 +123,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if _, err := parseVersion(c.Version); err != nil {
 		return res, fmt.Errorf("%s: %w", filepath.Join(o.Dir, outdir.ClusterFile), err)
 	}
+	// The folder an operator names may be a link; the record is written,
+	// and the lock taken, in the real folder (durable never goes through a
+	// link).
+	real := o.Dir
+	if r, err := filepath.EvalSymlinks(o.Dir); err == nil {
+		real = r
+	}
 	// Two rollouts at once would reboot two members at once, and a build
 	// during a rollout would change seeds under it: the folder's lock (the
 	// one build and attach take) keeps both out.
-	unlock, err := durable.Lock(o.Dir, 2*time.Second, nil)
+	unlock, err := durable.Lock(real, 2*time.Second, nil)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	rec, err := ReadRecord(o.Dir)
+	rec, err := ReadRecord(real)
 	if err != nil {
 		return res, err
 	}
@@ -156,7 +163,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, err
 	}
 	defer cl.Close()
-	r := &runner{o: o, c: c, cl: cl, logf: logf, res: res, rec: rec}
+	r := &runner{o: o, c: c, cl: cl, logf: logf, res: res, rec: rec, dir: real}
 
 	start := time.Now()
 	st, err := cl.Status(ctx)
@@ -349,6 +356,7 @@ type runner struct {
 	logf func(string, ...any)
 	res  *Result
 	rec  *Record
+	dir  string // the real output folder
 }
 
 func (r *runner) step(node, phase string, took time.Duration) {
@@ -426,7 +434,7 @@ func (r *runner) deliver(ctx context.Context, node string, before *etcdclient.St
 		wait = min(wait*3/2, r.o.PollMax)
 	}
 	r.rec.Nodes[node] = Delivered{InstanceID: n.InstanceID, EtcdVersion: r.c.Version, At: time.Now().UTC().Truncate(time.Second)}
-	if err := r.rec.write(r.o.Dir); err != nil {
+	if err := r.rec.write(r.dir); err != nil {
 		return fmt.Errorf("%s is back, but its delivery could not be recorded (a re-run reboots it again): %w", node, err)
 	}
 	r.logf("%s: delivered in %s", node, time.Since(t0).Round(time.Millisecond))
