@@ -85,6 +85,9 @@ func TestCompletionBash(t *testing.T) {
 		{[]string{"snapshot", "verify", "n"}, "notes.txt"},
 		{[]string{"member", "remove", "--d"}, "--dial-timeout --dry-run"},
 		{[]string{"attach", "--cd-bus", ""}, "ide scsi"},
+		{[]string{"rollout", "seeds", "--via", ""}, "exec libvirt virtualbox"},
+		{[]string{"rollout", "-o", ""}, "json text"},
+		{[]string{"rollout", ""}, "seeds"},
 		{[]string{"completion", ""}, "bash fish zsh"},
 		{[]string{"help", "s"}, "snapshot status"},
 	}
