@@ -201,6 +201,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				node, filepath.Join(o.Dir, outdir.ClusterFile))
 		}
 	}
+	// The certificate each node must serve afterwards, read now: a PKI
+	// folder that lacks one stops the rollout before its first node, not
+	// in the middle.
+	certs := map[string]*x509.Certificate{}
+	if c.TLS && c.PKIDir != "" {
+		for _, node := range order {
+			want, err := serverCert(c.PKIDir, node)
+			if err != nil {
+				return res, fmt.Errorf("refusing to start, nothing was touched: %s: %w", node, err)
+			}
+			certs[node] = want
+		}
+	}
 	if o.Reseed == nil {
 		return res, errors.New("no way to reseed a node (Options.Reseed is nil)")
 	}
@@ -227,7 +240,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 		r.step(node, PhaseGate, time.Since(start))
-		if err := r.deliver(ctx, node, st); err != nil {
+		if err := r.deliver(ctx, node, st, certs[node]); err != nil {
 			res.Remaining = order[i:]
 			return res, err
 		}
@@ -365,20 +378,13 @@ func (r *runner) step(node, phase string, took time.Duration) {
 }
 
 // deliver reseeds one node and waits for it.
-func (r *runner) deliver(ctx context.Context, node string, before *etcdclient.Status) error {
+func (r *runner) deliver(ctx context.Context, node string, before *etcdclient.Status, want *x509.Certificate) error {
 	n, _ := r.c.Node(node)
 	m, _ := memberRow(before, node)
 	// The member's process start time tells a member that already came
 	// back from one that never went away, when the reseed (a VM reboot,
 	// a process restart) is quicker than the first look.
 	started, _ := r.startTime(ctx, n.Endpoint())
-	var want *x509.Certificate
-	if r.c.TLS && r.c.PKIDir != "" {
-		var err error
-		if want, err = serverCert(r.c.PKIDir, node); err != nil {
-			return fmt.Errorf("%s not touched: %w", node, err)
-		}
-	}
 
 	t0 := time.Now()
 	r.logf("%s: reseeding (member %s, %s)", node, m.ID, n.Endpoint())
