@@ -168,7 +168,8 @@ reseed() {
 		# ACPI shutdown: systemd stops etcd cleanly (SIGTERM: a leader
 		# hands its leadership over first), then powers off.
 		VBoxManage controlvm "$name" acpipowerbutton
-		while state=$(vmstate) && [ "$state" != poweroff ]; do
+		# A guest that powers itself off may show as aborted on some hosts.
+		while state=$(vmstate) && [ "$state" != poweroff ] && [ "$state" != aborted ]; do
 			if [ "$waited" -ge "$timeout" ]; then
 				echo "$0: $name did not power off within ${timeout}s (state $state); it was left running with its old seed (see $console; VBoxManage controlvm $name poweroff only if it hangs)" >&2
 				exit 1
