@@ -103,7 +103,7 @@ func TestFirstBootRestoresBeforeEtcdStarts(t *testing.T) {
 			`install -d -m 0700 -o "$ETCD_USER" -g "$ETCD_GROUP" '/var/backups/etcd'`,
 			generator.RestoreScriptPath + ` "$seed/etcdimg/restore/snapshot.db" || fail`,
 			"\numount \"$seed\"\n",
-			"systemctl enable etcd.service etcdimg-backup.timer etcdimg-defrag.timer\n\tsystemctl start --no-block etcd.service etcdimg-backup.timer etcdimg-defrag.timer"}
+			"systemctl enable --no-reload etcd.service etcdimg-backup.timer etcdimg-defrag.timer\n\tsystemctl start --no-block etcd.service etcdimg-backup.timer etcdimg-defrag.timer"}
 		last := -1
 		for _, s := range order {
 			i := strings.Index(fb, s)

@@ -229,11 +229,13 @@ fi
 if systemctl cat kubelet.service >/dev/null 2>&1; then
 {{- if $.Cluster.Kubeadm}}
 	# The drop-in (written before this script) replaces kubelet's command;
-	# a kubelet the image already started runs the old one until restarted.
-	systemctl enable kubelet.service{{range $.Timers}} {{.}}{{end}}
+	# a kubelet the image already started runs the old one until restarted,
+	# and systemd has the old unit loaded: the one reload of this boot.
+	systemctl daemon-reload
+	systemctl enable --no-reload kubelet.service{{range $.Timers}} {{.}}{{end}}
 	systemctl restart --no-block kubelet.service
 {{- else}}
-	systemctl enable kubelet.service{{range $.Timers}} {{.}}{{end}}
+	systemctl enable --no-reload kubelet.service{{range $.Timers}} {{.}}{{end}}
 	systemctl start --no-block kubelet.service
 {{- end}}
 {{- if $.Timers}}
@@ -242,16 +244,23 @@ if systemctl cat kubelet.service >/dev/null 2>&1; then
 else
 	echo "etcdimg: kubelet is not installed; etcd starts when kubelet runs with staticPodPath $(dirname "$manifest")" >&2
 {{- if $.Timers}}
-	systemctl enable --now{{range $.Timers}} {{.}}{{end}}
+	systemctl enable --no-reload{{range $.Timers}} {{.}}{{end}}
+	systemctl start --no-block{{range $.Timers}} {{.}}{{end}}
 {{- end}}
 fi
 [ -z "$converge" ] || echo "etcdimg: changed:${changed:- nothing}"
 step manifest
 {{- else}}
-# One systemd reload: enable reloads after linking the units, and picks up
-# every unit write_files and this script wrote.
+# No systemd reload on a first boot: systemd loads a unit it has never
+# loaded from disk when it is started (a reload costs seconds under
+# emulation), and enable only has to link it for later boots.
 if [ -n "$converge" ]; then
-	systemctl enable etcd.service{{range .Timers}} {{.}}{{end}}
+	# Units this script or write_files rewrote are reloaded, once, only when
+	# systemd holds an older copy.
+	if systemctl show -p NeedDaemonReload --value etcd.service{{range .Timers}} {{.}}{{end}}{{range .TimerServices}} {{.}}{{end}} 2>/dev/null | grep -qx yes; then
+		systemctl daemon-reload
+	fi
+	systemctl enable --no-reload etcd.service{{range .Timers}} {{.}}{{end}}
 	if [ -n "$changed" ] && systemctl is-active --quiet etcd.service; then
 		# Once, and only because something etcd reads changed.
 		echo "etcdimg: changed:$changed"
@@ -270,12 +279,12 @@ else
 	# A {{$.Kind}} seed: etcdimg-join adds this node to the running cluster
 	# and starts etcd; it may wait for the cluster far longer than
 	# cloud-init should.
-	systemctl enable etcdimg-join.service{{range .Timers}} {{.}}{{end}}
+	systemctl enable --no-reload etcdimg-join.service{{range .Timers}} {{.}}{{end}}
 	systemctl start --no-block etcdimg-join.service{{range .Timers}} {{.}}{{end}}
 	step start-join
 {{- else}}
 else
-	systemctl enable etcd.service{{range .Timers}} {{.}}{{end}}
+	systemctl enable --no-reload etcd.service{{range .Timers}} {{.}}{{end}}
 	systemctl start --no-block etcd.service{{range .Timers}} {{.}}{{end}}
 	step start
 {{- end}}
@@ -349,6 +358,7 @@ func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (stri
 		RestoreScript  string
 		RestoreSeed    string
 		Timers         []string
+		TimerServices  []string
 		StatePath      string
 		// cloud-init's folder of the node's instance before instance-ids
 		// carried a digest.
@@ -360,7 +370,7 @@ func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (stri
 		Cluster: c, Node: n, Release: rel, SeedDir: SeedDir, PKIFiles: vmPKIFiles(),
 		Binaries: "etcd etcdctl etcdutl", StagedManifest: StagedManifestPath,
 		Restore: c.Restores(n), RestoreScript: RestoreScriptPath, RestoreSeed: RestoreSeedPath,
-		Timers: maintenanceTimers(c), StatePath: StatePath, Ident: ident(c, n),
+		Timers: maintenanceTimers(c), TimerServices: timerServices(c), StatePath: StatePath, Ident: ident(c, n),
 		LegacyInstanceDir: "/var/lib/cloud/instances/" + c.InstanceID(n),
 		Unit:              UnitPath, StagedUnit: StagedUnitPath,
 	}
@@ -387,6 +397,15 @@ func firstBootScript(c *model.Cluster, n model.Node, rel *release.Release) (stri
 	var b bytes.Buffer
 	err := firstBootTemplate.Execute(&b, data)
 	return b.String(), err
+}
+
+// timerServices are the services the maintenance timers start.
+func timerServices(c *model.Cluster) []string {
+	var out []string
+	for _, t := range maintenanceTimers(c) {
+		out = append(out, strings.TrimSuffix(t, ".timer")+".service")
+	}
+	return out
 }
 
 // shellQuote single-quotes s for POSIX sh.

@@ -67,8 +67,17 @@ func newGuest(t *testing.T) *guest {
 	}
 	g.log = filepath.Join(g.root, "systemctl.log")
 	fakes := map[string]string{
-		// is-active answers as $ETCD_ACTIVE says (0: running).
-		"systemctl": "#!/bin/sh\necho \"$*\" >>" + shq(g.log) + "\n[ \"$1\" != is-active ] || exit \"${ETCD_ACTIVE:-0}\"\n",
+		// Like systemd, it holds a copy of etcd's unit from when it loaded
+		// it (first start, or daemon-reload) and says NeedDaemonReload=yes
+		// when the file differs; is-active answers as $ETCD_ACTIVE says.
+		"systemctl": "#!/bin/sh\necho \"$*\" >>" + shq(g.log) + "\n" +
+			"u=/etc/systemd/system/etcd.service l=" + shq(filepath.Join(g.root, "loaded.etcd.service")) + "\n" +
+			"case $1 in\n" +
+			"is-active) exit \"${ETCD_ACTIVE:-0}\" ;;\n" +
+			"show) if [ -f \"$l\" ] && ! cmp -s \"$u\" \"$l\"; then echo yes; else echo no; fi ;;\n" +
+			"daemon-reload) cp \"$u\" \"$l\" ;;\n" +
+			"start | restart) [ -f \"$l\" ] || cp \"$u\" \"$l\" ;;\n" +
+			"esac\n",
 		"udevadm":   "#!/bin/sh\nexit 0\n",
 		// mount -o ro DEV DIR
 		"mount": "#!/bin/sh\n[ \"$1 $2\" = \"-o ro\" ] || exit 32\n" +
@@ -131,6 +140,12 @@ func (g *guest) boot(nodeDir, iso string) (out string, calls []string, err error
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b
 	err = cmd.Run()
+	if err == nil {
+		// etcd (re)started from the unit on disk, never from a stale copy.
+		if loaded, lerr := os.ReadFile(g.path("loaded.etcd.service")); lerr != nil || string(loaded) != g.read("etc/systemd/system/etcd.service") {
+			g.t.Errorf("systemd runs etcd from a stale unit (%v)", lerr)
+		}
+	}
 	if l, rerr := os.ReadFile(g.log); rerr == nil {
 		calls = strings.Split(strings.TrimSpace(string(l)), "\n")
 	}
@@ -157,11 +172,13 @@ func TestFirstBootConverges(t *testing.T) {
 
 	work := t.TempDir()
 	spec := filepath.Join(work, "cluster.jsonnet")
-	patch := `{ etcd: { version: std.extVar('version'), user: { name: 'nobody', group: 'nogroup', uid: 4242, gid: 4242 } } }`
+	patch := `{ etcd: { version: std.extVar('version'), quotaBackendBytes: std.parseInt(std.extVar('quota')),
+	  user: { name: 'nobody', group: 'nogroup', uid: 4242, gid: 4242 } } }`
 	if err := os.WriteFile(spec, []byte(strings.Replace(baseSpec, "%s", patch, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, pkiDir := filepath.Join(work, "out"), filepath.Join(work, "pki")
+	quota := "2147483648"
 	build := func(version string) (*outdir.Cluster, map[string][]byte) {
 		t.Helper()
 		relDir := filepath.Join(work, "rel-"+version)
@@ -171,7 +188,7 @@ func TestFirstBootConverges(t *testing.T) {
 		rel, sha := testrelease.Write(t, relDir, version, 0)
 		mustBuild(t, pipeline.Options{
 			Spec: spec, OutDir: out, PKIDir: pkiDir, CacheDir: filepath.Join(work, "cache"),
-			Jsonnet: jsonnet.Options{ExtStr: map[string]string{"release": rel, "sha": sha, "version": version}},
+			Jsonnet: jsonnet.Options{ExtStr: map[string]string{"release": rel, "sha": sha, "version": version, "quota": quota}},
 			Epoch:   time.Unix(1700000000, 0), Force: true,
 		})
 		c, err := outdir.Read(out)
@@ -231,7 +248,7 @@ func TestFirstBootConverges(t *testing.T) {
 	if !strings.Contains(outp, "etcdimg: extract ") || strings.Contains(outp, "converging") {
 		t.Errorf("first boot output:\n%s", outp)
 	}
-	if !has(calls, "enable etcd.service") || !has(calls, "start --no-block etcd.service") || count(calls, "restart") != 0 || count(calls, "daemon-reload") != 0 {
+	if !has(calls, "enable --no-reload etcd.service") || !has(calls, "start --no-block etcd.service") || count(calls, "restart") != 0 || count(calls, "daemon-reload") != 0 {
 		t.Errorf("first boot systemctl calls %q", calls)
 	}
 	wantPKI("first boot")
@@ -329,6 +346,21 @@ func TestFirstBootConverges(t *testing.T) {
 	}
 	if st := g.read(generator.StatePath); !strings.Contains(st, "version=3.7.0\n") {
 		t.Errorf("state after the upgrade:\n%s", st)
+	}
+
+	// A flag: only the unit changes; systemd reloads it once, etcd restarts
+	// once, nothing is unpacked.
+	quota = "4294967296"
+	build("3.7.0")
+	outp, calls, err = g.boot(node, iso)
+	if err != nil || strings.Contains(outp, "etcdimg: extract ") || !strings.Contains(outp, "etcdimg: changed: unit") {
+		t.Errorf("new flag: err %v, output:\n%s", err, outp)
+	}
+	if count(calls, "daemon-reload") != 1 || count(calls, "restart") != 1 {
+		t.Errorf("new flag: systemctl calls %q, want one reload and one restart", calls)
+	}
+	if !strings.Contains(g.read("etc/systemd/system/etcd.service"), "--quota-backend-bytes=4294967296") {
+		t.Error("new flag: the unit lacks it")
 	}
 
 	// Refusals: nothing on the node changes, systemd is not called.
