@@ -78,7 +78,7 @@ func newGuest(t *testing.T) *guest {
 			"daemon-reload) cp \"$u\" \"$l\" ;;\n" +
 			"start | restart) [ -f \"$l\" ] || cp \"$u\" \"$l\" ;;\n" +
 			"esac\n",
-		"udevadm":   "#!/bin/sh\nexit 0\n",
+		"udevadm": "#!/bin/sh\nexit 0\n",
 		// mount -o ro DEV DIR
 		"mount": "#!/bin/sh\n[ \"$1 $2\" = \"-o ro\" ] || exit 32\n" +
 			"xorriso -osirrox on -indev \"$(readlink -f \"$3\")\" -extract / \"$4\" >/dev/null 2>&1 || exit 32\n" +
