@@ -1,1 +1,1 @@
-(import 'cluster.libsonnet').cluster('late', 3)
+(import 'cluster.libsonnet').cluster('late', 5)

@@ -1,1 +1,0 @@
-(import 'cluster.libsonnet').cluster('five', 5)
