@@ -283,7 +283,7 @@ func (s *Scenario) etcdimgBuild(spec, out, pki string, extra ...string) (string,
 	t.Helper()
 	pub := s.sshPublicKey()
 	args := append([]string{"build", filepath.Join(repoRoot(t), "testdata", "e2e", spec+".jsonnet"), "-o", out,
-		"--etcd-release", s.Rel.Tarball, "--pki-dir", pki, "--ext-str", "etcd_sha256=" + s.Rel.TarballSHA256,
+		"--etcd-release", s.Rel.Tarball, "--pki-dir", pki, "--ext-str", "etcd_sha256=" + s.Rel.TarballSHA256, "--ext-str", "etcd_version=" + s.Rel.Version,
 		"--ext-str", "e2e_ssh_key=" + pub, "--ext-str", "e2e_old_pki=" + filepath.Join(s.Work, "pki")}, extra...)
 	cmd := exec.Command(EtcdimgBin(t), args...)
 	cmd.Dir = repoRoot(t)

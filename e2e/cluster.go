@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -166,16 +167,22 @@ func (c *ClusterInfo) hostAddr() (string, error) {
 // Release describes the tarball the seeds were built from.
 type Release struct {
 	Tarball       string
+	Version       string            // from the tarball's name (etcd-v<version>-linux-<arch>.tar.gz); passed as --ext-str etcd_version
 	TarballSHA256 string            // passed to specs as --ext-str etcd_sha256
 	SHA256        map[string]string // etcd, etcdctl, etcdutl
 	Etcdctl       string            // extracted on the host
 }
 
+type releaseEntry struct {
+	once sync.Once
+	rel  *Release
+	err  error
+}
+
 var (
-	relOnce sync.Once
-	rel     *Release
-	relErr  error
-	procTmp string // per-process scratch (etcdctl, etcdimg binary)
+	relMu    sync.Mutex
+	releases = map[string]*releaseEntry{} // by tarball path
+	procTmp  string                       // per-process scratch (etcdctl, etcdimg binary)
 )
 
 func processTmp(t testing.TB) string {
@@ -189,79 +196,102 @@ func processTmp(t testing.TB) string {
 	return procTmp
 }
 
-// GetRelease reads the release tarball once per process.
+// GetRelease reads the release tarball the seeds carry
+// (ETCDIMG_E2E_RELEASE, default the 3.6.16 of `make etcd-release`) once per
+// process.
 func GetRelease(t testing.TB) *Release {
 	t.Helper()
-	relOnce.Do(func() {
-		tarball := envOr("ETCDIMG_E2E_RELEASE", filepath.Join(repoRoot(t), "out", "etcd-release", "etcd-v3.6.16-linux-amd64.tar.gz"))
-		f, err := os.Open(tarball)
-		if err != nil {
-			relErr = fmt.Errorf("etcd release tarball: %v (build it with scripts/etcd-release.sh or `make e2e`, or set ETCDIMG_E2E_RELEASE)", err)
-			return
-		}
-		defer f.Close()
-		th := sha256.New()
-		gz, err := gzip.NewReader(io.TeeReader(f, th))
-		if err != nil {
-			relErr = fmt.Errorf("%s: %v", tarball, err)
-			return
-		}
-		r := &Release{Tarball: tarball, SHA256: map[string]string{}}
-		tr := tar.NewReader(gz)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				relErr = fmt.Errorf("%s: %v", tarball, err)
-				return
-			}
-			base := filepath.Base(h.Name)
-			if h.Typeflag != tar.TypeReg || (base != "etcd" && base != "etcdctl" && base != "etcdutl") {
-				continue
-			}
-			sum := sha256.New()
-			var w io.Writer = sum
-			var out *os.File
-			if base == "etcdctl" {
-				r.Etcdctl = filepath.Join(processTmp(t), "etcdctl")
-				if out, err = os.OpenFile(r.Etcdctl, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755); err != nil {
-					relErr = err
-					return
-				}
-				w = io.MultiWriter(sum, out)
-			}
-			if _, err := io.Copy(w, tr); err != nil {
-				relErr = err
-				return
-			}
-			if out != nil {
-				out.Close()
-			}
-			r.SHA256[base] = hex.EncodeToString(sum.Sum(nil))
-		}
-		if _, err := io.Copy(io.Discard, gz); err != nil { // rest of the stream, for the tarball hash
-			relErr = err
-			return
-		}
-		if _, err := io.Copy(th, f); err != nil {
-			relErr = err
-			return
-		}
-		r.TarballSHA256 = hex.EncodeToString(th.Sum(nil))
-		for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
-			if r.SHA256[b] == "" {
-				relErr = fmt.Errorf("%s: no %s binary inside", tarball, b)
-				return
-			}
-		}
-		rel = r
-	})
-	if relErr != nil {
-		t.Fatal(relErr)
+	return GetReleaseFile(t, envOr("ETCDIMG_E2E_RELEASE", filepath.Join(repoRoot(t), "out", "etcd-release", "etcd-v3.6.16-linux-amd64.tar.gz")))
+}
+
+// GetOldRelease is the older release a scenario first boots with and then
+// upgrades from (ETCDIMG_E2E_OLD_RELEASE, default the 3.5.21 that `make
+// e2e` builds with `make etcd-release ETCD_VERSION=3.5.21`).
+func GetOldRelease(t testing.TB) *Release {
+	t.Helper()
+	return GetReleaseFile(t, envOr("ETCDIMG_E2E_OLD_RELEASE", filepath.Join(repoRoot(t), "out", "etcd-release", "etcd-v3.5.21-linux-amd64.tar.gz")))
+}
+
+var tarballVersionRE = regexp.MustCompile(`^etcd-v([0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?)-linux-[a-z0-9]+\.tar\.gz$`)
+
+// GetReleaseFile reads a release tarball once per process: its sha256, its
+// binaries' sha256, and its etcdctl extracted for the host.
+func GetReleaseFile(t testing.TB, tarball string) *Release {
+	t.Helper()
+	relMu.Lock()
+	e := releases[tarball]
+	if e == nil {
+		e = &releaseEntry{}
+		releases[tarball] = e
 	}
-	return rel
+	relMu.Unlock()
+	e.once.Do(func() { e.rel, e.err = readRelease(t, tarball) })
+	if e.err != nil {
+		t.Fatal(e.err)
+	}
+	return e.rel
+}
+
+func readRelease(t testing.TB, tarball string) (*Release, error) {
+	m := tarballVersionRE.FindStringSubmatch(filepath.Base(tarball))
+	if m == nil {
+		return nil, fmt.Errorf("etcd release tarball %s: want a name etcd-v<version>-linux-<arch>.tar.gz, as scripts/etcd-release.sh writes", tarball)
+	}
+	f, err := os.Open(tarball)
+	if err != nil {
+		return nil, fmt.Errorf("etcd release tarball: %v (build it with scripts/etcd-release.sh or `make e2e`, or set ETCDIMG_E2E_RELEASE / ETCDIMG_E2E_OLD_RELEASE)", err)
+	}
+	defer f.Close()
+	th := sha256.New()
+	gz, err := gzip.NewReader(io.TeeReader(f, th))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", tarball, err)
+	}
+	r := &Release{Tarball: tarball, Version: m[1], SHA256: map[string]string{}}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", tarball, err)
+		}
+		base := filepath.Base(h.Name)
+		if h.Typeflag != tar.TypeReg || (base != "etcd" && base != "etcdctl" && base != "etcdutl") {
+			continue
+		}
+		sum := sha256.New()
+		var w io.Writer = sum
+		var out *os.File
+		if base == "etcdctl" {
+			r.Etcdctl = filepath.Join(processTmp(t), "etcdctl-"+r.Version)
+			if out, err = os.OpenFile(r.Etcdctl, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755); err != nil {
+				return nil, err
+			}
+			w = io.MultiWriter(sum, out)
+		}
+		if _, err := io.Copy(w, tr); err != nil {
+			return nil, err
+		}
+		if out != nil {
+			out.Close()
+		}
+		r.SHA256[base] = hex.EncodeToString(sum.Sum(nil))
+	}
+	if _, err := io.Copy(io.Discard, gz); err != nil { // rest of the stream, for the tarball hash
+		return nil, err
+	}
+	if _, err := io.Copy(th, f); err != nil {
+		return nil, err
+	}
+	r.TarballSHA256 = hex.EncodeToString(th.Sum(nil))
+	for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
+		if r.SHA256[b] == "" {
+			return nil, fmt.Errorf("%s: no %s binary inside", tarball, b)
+		}
+	}
+	return r, nil
 }
 
 var (
@@ -310,6 +340,7 @@ type Scenario struct {
 	Net     *Net
 	VMs     []*VM  // same order as Info.Nodes
 	SSHKey  string // private key of the specs' access block (see access.go)
+	SSHPub  string // its authorized_keys line, passed as --ext-str e2e_ssh_key
 
 	mu       sync.Mutex
 	timings  []string
@@ -344,13 +375,27 @@ func NewScenarioFormat(t *testing.T, release, spec, format string) *Scenario {
 // (BaseOfficial, BaseNoneFallback).
 func NewScenarioBase(t *testing.T, release, spec, format, variant string) *Scenario {
 	t.Helper()
+	return newScenario(t, release, spec, format, variant, nil)
+}
+
+// NewScenarioRelease is NewScenario with the seeds carrying another etcd
+// release than ETCDIMG_E2E_RELEASE (e.g. GetOldRelease, to upgrade from).
+func NewScenarioRelease(t *testing.T, release, spec string, etcdRel *Release) *Scenario {
+	t.Helper()
+	return newScenario(t, release, spec, FormatISO, BaseOfficial, etcdRel)
+}
+
+func newScenario(t *testing.T, release, spec, format, variant string, relInfo *Release) *Scenario {
+	t.Helper()
 	requireHost(t)
 	root := repoRoot(t)
 	specPath := filepath.Join(root, "testdata", "e2e", spec+".jsonnet")
 	if _, err := os.Stat(specPath); err != nil {
 		t.Fatalf("scenario spec: %v", err)
 	}
-	relInfo := GetRelease(t)
+	if relInfo == nil {
+		relInfo = GetRelease(t)
+	}
 	bin := EtcdimgBin(t)
 	base := GetBaseImageVariant(t, release, variant)
 	s := newBareScenario(t, spec+"-"+release)
@@ -360,11 +405,9 @@ func NewScenarioBase(t *testing.T, release, spec, format, variant string) *Scena
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SSHKey = key
+	s.SSHKey, s.SSHPub = key, pub
 	start := time.Now()
-	args := []string{"build", specPath, "-o", s.SeedDir, "--etcd-release", relInfo.Tarball,
-		"--pki-dir", filepath.Join(s.Work, "pki"), "--ext-str", "etcd_sha256=" + relInfo.TarballSHA256,
-		"--ext-str", "e2e_ssh_key=" + pub, "--ext-str", "e2e_admin_hash=" + AdminPasswordHash}
+	args := append([]string{"build", specPath, "-o", s.SeedDir, "--pki-dir", filepath.Join(s.Work, "pki")}, s.specArgs()...)
 	if format != FormatISO {
 		args = append(args, "--format", format)
 	}
@@ -385,8 +428,8 @@ func NewScenarioBase(t *testing.T, release, spec, format, variant string) *Scena
 		t.Fatal(err)
 	}
 	s.Net = NewNet(t, hostIP)
-	t.Logf("cluster %q: %d nodes, tls=%v, %s seeds, Debian %s (%s base: kernel %s, cloud-init %s), netns %s, host %s",
-		s.Info.Name, len(s.Info.Nodes), s.Info.TLS, format, release, variant, base.Info["kernel"], base.Info["cloud_init"], s.Net.NS, hostIP)
+	t.Logf("cluster %q: %d nodes, tls=%v, etcd %s, %s seeds, Debian %s (%s base: kernel %s, cloud-init %s), netns %s, host %s",
+		s.Info.Name, len(s.Info.Nodes), s.Info.TLS, relInfo.Version, format, release, variant, base.Info["kernel"], base.Info["cloud_init"], s.Net.NS, hostIP)
 	for _, w := range s.Info.Warnings {
 		t.Log("warning: " + w)
 	}
@@ -402,6 +445,15 @@ func NewScenarioBase(t *testing.T, release, spec, format, variant string) *Scena
 		s.VMs = append(s.VMs, NewVM(t, s.Net, base, filepath.Join(s.Work, "vms"), n.Name, n.MAC, seed, format))
 	}
 	return s
+}
+
+// specArgs are the flags every build of the scenario's specs gets: the
+// release (its version and sha256 for the spec) and the access block's key
+// and hash (specs that do not use them ignore them).
+func (s *Scenario) specArgs() []string {
+	return []string{"--etcd-release", s.Rel.Tarball, "--ext-str", "etcd_version=" + s.Rel.Version,
+		"--ext-str", "etcd_sha256=" + s.Rel.TarballSHA256,
+		"--ext-str", "e2e_ssh_key=" + s.SSHPub, "--ext-str", "e2e_admin_hash=" + AdminPasswordHash}
 }
 
 // newBareScenario makes the work dir and registers its removal and the

@@ -29,8 +29,7 @@ func (s *Scenario) Rebuild(spec string, extra ...string) {
 	root := repoRoot(t)
 	specPath := filepath.Join(root, "testdata", "e2e", spec+".jsonnet")
 	start := time.Now()
-	args := append([]string{"build", specPath, "-o", s.SeedDir, "--etcd-release", s.Rel.Tarball,
-		"--pki-dir", filepath.Join(s.Work, "pki"), "--ext-str", "etcd_sha256=" + s.Rel.TarballSHA256}, extra...)
+	args := append(append([]string{"build", specPath, "-o", s.SeedDir, "--pki-dir", filepath.Join(s.Work, "pki")}, s.specArgs()...), extra...)
 	if s.Format != FormatISO {
 		args = append(args, "--format", s.Format)
 	}

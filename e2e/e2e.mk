@@ -16,16 +16,25 @@ E2E_RUN ?= .
 E2E_TIMEOUT ?= 60m
 E2E_PKGS := qemu-system-x86 qemu-utils debootstrap iproute2 e2fsprogs genisoimage xorriso openssh-client
 
-.PHONY: e2e e2e-deps e2e-base-image
+.PHONY: e2e e2e-deps e2e-base-image e2e-old-release
 e2e-deps:
 	@missing=; for p in $(E2E_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "e2e: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
+# The older etcd release TestFirstBootTLS/bookworm first boots with, to upgrade
+# the running cluster to $(ETCD_VERSION) by the rolling delivery (one minor up).
+E2E_OLD_ETCD_VERSION ?= 3.5.21
+E2E_OLD_RELEASE := $(RELEASE_DIR)/etcd-v$(E2E_OLD_ETCD_VERSION)-linux-amd64.tar.gz
+
 E2E_DEBIAN_RELEASES ?= bookworm trixie
 e2e-base-image: e2e-deps
 	for r in $(E2E_DEBIAN_RELEASES); do bash e2e/base-image.sh $$r || exit 1; done
 
-e2e: e2e-deps build etcd-release
+e2e-old-release:
+	ETCD_ARCH=amd64 scripts/etcd-release.sh $(E2E_OLD_ETCD_VERSION) $(RELEASE_DIR)
+
+e2e: e2e-deps build etcd-release e2e-old-release
 	ETCDIMG_E2E_BIN=$(CURDIR)/$(BIN) ETCDIMG_E2E_RELEASE=$(CURDIR)/$(RELEASE) \
+	  ETCDIMG_E2E_OLD_RELEASE=$(CURDIR)/$(E2E_OLD_RELEASE) \
 	  $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/ -run "$(E2E_RUN)"
