@@ -14,6 +14,10 @@ import (
 // SIGTERM (VMs, taps, bridge, namespace, overlays; artifacts are saved), and
 // remove namespaces that runs killed earlier left behind.
 func TestMain(m *testing.M) {
+	if os.Getenv(driverEnv) == "rollout" {
+		// this binary again, inside a scenario's namespace (rolling.go)
+		os.Exit(rolloutDriver())
+	}
 	if os.Geteuid() == 0 {
 		cleanStaleNamespaces()
 	}

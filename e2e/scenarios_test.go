@@ -28,9 +28,18 @@ var bothReleases = []string{Bookworm, Trixie}
 // restarted at once, the first with its seed ejected (an empty CD drive),
 // the second with the same seed, the third with a newer seed of the same
 // node (new instance-id); each keeps its identity and the cluster its data.
+// On bookworm the cluster first boots with the older etcd (GetOldRelease,
+// 3.5.21) and, after the restarts, is upgraded to ETCDIMG_E2E_RELEASE
+// (3.6.16) with every leaf certificate renewed, by the rolling delivery
+// under a writer (rolling.go): that shares these boots too.
 func TestFirstBootTLS(t *testing.T) {
 	ForReleases(t, bothReleases, func(t *testing.T, release string) {
-		s := NewScenario(t, release, "first-boot-tls")
+		var s *Scenario
+		if release == Bookworm {
+			s = NewScenarioRelease(t, release, "first-boot-tls", GetOldRelease(t))
+		} else {
+			s = NewScenario(t, release, "first-boot-tls")
+		}
 		s.Start()
 		reps := s.WaitReports()
 		s.VerifyFirstBoot(reps)
@@ -39,7 +48,13 @@ func TestFirstBootTLS(t *testing.T) {
 			t.FailNow()
 		}
 		key, val := s.PutEverywhere()
-		s.RestartSeeds(reps, key, val, SeedEject, SeedSame, SeedNewer)
+		reps = s.RestartSeeds(reps, key, val, SeedEject, SeedSame, SeedNewer)
+		if release == Bookworm {
+			if t.Failed() {
+				t.FailNow()
+			}
+			s.RollingUpgrade("first-boot-tls", GetRelease(t), reps, key, val)
+		}
 	})
 }
 
