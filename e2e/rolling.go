@@ -73,7 +73,7 @@ type driverConfig struct {
 type WriteFailure struct {
 	At     time.Time     `json:"at"`
 	Took   time.Duration `json:"took"`
-	During string        `json:"during"` // the node being reseeded then, if any
+	During string        `json:"during"` // the node reseeded last before it, if any
 	Err    string        `json:"err"`
 }
 
@@ -640,7 +640,7 @@ func (s *Scenario) logRolling(res *driverResult, oldRel, newRel *Release) {
 	t.Logf("ROLLING writes: %d attempted every %s (timeout %s), %d ok, %d FAILED; longest without a successful write %s; unavailable (gaps with failed writes) %s in all; keys stored %d",
 		w.Attempts, rollWriteEvery, rollWriteTimeout, w.OK, w.Failed, w.LongestGap.Round(10*time.Millisecond), w.Unavailable.Round(10*time.Millisecond), w.Stored)
 	for _, f := range w.Failures {
-		t.Logf("ROLLING failed write at %s (took %s, while reseeding %q): %s", f.At.UTC().Format("15:04:05.000"), f.Took.Round(time.Millisecond), f.During, f.Err)
+		t.Logf("ROLLING failed write at %s (took %s, last node reseeded %q): %s", f.At.UTC().Format("15:04:05.000"), f.Took.Round(time.Millisecond), f.During, f.Err)
 	}
 	if res.RolloutErr != "" {
 		t.Errorf("check rollout: rollout.Run: %s", res.RolloutErr)
