@@ -463,7 +463,7 @@ func (s *Scenario) RollingUpgrade(spec string, newRel *Release, prev map[string]
 		t.FailNow()
 	}
 
-	res := s.runRolloutDriver()
+	res := s.runRolloutDriver(s.reseed)
 	s.logRolling(res, oldRel, newRel)
 
 	// the converge boots' reports: a new instance that ran the seed again
@@ -515,9 +515,9 @@ func (s *Scenario) memberIDs() map[string]uint64 {
 }
 
 // runRolloutDriver starts the driver inside the namespace and serves its
-// reseed requests: ACPI power-off, the node's rebuilt seed in the CD
-// drive, boot.
-func (s *Scenario) runRolloutDriver() *driverResult {
+// reseed requests with reseed (s.reseed: ACPI power-off, the node's rebuilt
+// seed in the CD drive, boot).
+func (s *Scenario) runRolloutDriver(reseed func(node string) error) *driverResult {
 	t := s.T
 	t.Helper()
 	exe, err := os.Executable()
@@ -569,7 +569,7 @@ func (s *Scenario) runRolloutDriver() *driverResult {
 		case strings.HasPrefix(line, "reseed "):
 			node := strings.TrimPrefix(line, "reseed ")
 			reply := "ok"
-			if err := s.reseed(node); err != nil {
+			if err := reseed(node); err != nil {
 				reply = "err " + strings.ReplaceAll(err.Error(), "\n", " ")
 			}
 			_, _ = io.WriteString(stdin, reply+"\n")
@@ -630,7 +630,7 @@ func (s *Scenario) logRolling(res *driverResult, oldRel, newRel *Release) {
 	t.Helper()
 	w := res.Writer
 	t.Logf("ROLLING etcd %s -> %s, leaf certificates renewed (new keys), %d nodes, rollout took %s",
-		oldRel.Version, newRel.Version, len(s.VMs), res.Took.Round(100*time.Millisecond))
+		oldRel.Version, newRel.Version, len(s.Info.Nodes), res.Took.Round(100*time.Millisecond))
 	if r := res.Rollout; r != nil {
 		t.Logf("ROLLING delivered %v, skipped %v", r.Delivered, r.Skipped)
 		for _, st := range r.Steps {
@@ -645,8 +645,8 @@ func (s *Scenario) logRolling(res *driverResult, oldRel, newRel *Release) {
 	if res.RolloutErr != "" {
 		t.Errorf("check rollout: rollout.Run: %s", res.RolloutErr)
 	}
-	if r := res.Rollout; r != nil && len(r.Delivered) != len(s.VMs) {
-		t.Errorf("check rollout: delivered %v (skipped %v), want all %d nodes", r.Delivered, r.Skipped, len(s.VMs))
+	if r := res.Rollout; r != nil && len(r.Delivered) != len(s.Info.Nodes) {
+		t.Errorf("check rollout: delivered %v (skipped %v), want all %d nodes", r.Delivered, r.Skipped, len(s.Info.Nodes))
 	}
 	if w.Unavailable > rollMaxUnavailable {
 		t.Errorf("check writes: writes failed for %s in all (limit %s)", w.Unavailable.Round(10*time.Millisecond), rollMaxUnavailable)
