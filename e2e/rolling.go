@@ -17,6 +17,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -470,12 +471,17 @@ func (s *Scenario) RollingUpgrade(spec string, newRel *Release, prev map[string]
 	reps := s.WaitReports()
 	for _, vm := range s.VMs {
 		n := s.Node(vm.Name)
+		// the instance the node ran before: cluster.json's, or the harness's
+		// NewerSeed copy's for the node RestartSeeds gave one
 		was := n
 		was.InstanceID = oldIID[n.Name]
+		if r := prev[n.Name]; r != nil && r.Section("instance-id").Text() != "" {
+			was.InstanceID = r.Section("instance-id").Text()
+		}
 		for _, f := range CheckRestartedNode(s.Info, s.Rel, s.Base.Variant, was, SeedNewer, n.InstanceID, prev[n.Name], reps[n.Name]) {
 			t.Error(f)
 		}
-		t.Logf("ROLLING converge steps %s (journal, boot %d): %s", n.Name, vm.Boot(), StepTimesJournal(reps[n.Name]))
+		t.Logf("ROLLING converge steps %s (journal, boot %d): %s", n.Name, vm.Boot(), convergeSteps(reps[n.Name]))
 	}
 
 	s.checkMembersAfter(res, newRel)
@@ -768,7 +774,8 @@ func (s *Scenario) checkNodeFiles(oldPKI, newPKI string) {
 		if len(patterns) == 0 {
 			t.Fatalf("node %s: no line of the old certificates and keys differs from the new ones: the renewal changed nothing", n.Name)
 		}
-		out, err := s.SSH(ctx, "debian", n, "sudo sha256sum /etc/etcd/pki/*")
+		// the glob is root's to expand: /etc/etcd/pki is etcd's alone
+		out, err := s.SSH(ctx, "debian", n, "sudo sh -c 'sha256sum /etc/etcd/pki/*'")
 		if err != nil {
 			t.Errorf("node %s: check pki-files: %v\n%s", n.Name, err, out)
 		} else {
@@ -799,10 +806,32 @@ func (s *Scenario) checkNodeFiles(oldPKI, newPKI string) {
 		} else if out != "" {
 			t.Errorf("node %s: check old-certs-gone: files still holding the old certificates or keys:\n%s", n.Name, indent(out))
 		} else {
-			t.Logf("node %s: /etc/etcd/pki is the renewed set; no file holds any of %d lines of the old certificates and keys", n.Name, len(patterns))
+			t.Logf("node %s: no file holds any of the %d lines of its old certificates and keys", n.Name, len(patterns))
 		}
 	}
 	s.Phase("ssh file checks", time.Since(start))
+}
+
+// convergeLineRE is any "etcdimg: <what> <seconds>s" line: the converge's
+// steps name more than one word ("converge 3.5.21->3.6.16",
+// "restart (changed: ...)").
+var convergeLineRE = regexp.MustCompile(`etcdimg: (.+?) ([0-9]+(?:\.[0-9]+)?)s$`)
+
+// convergeSteps are this boot's "etcdimg:" timings from the journal, each
+// once (the seed's script logs to cloud-init's output and the journal).
+func convergeSteps(r *Report) string {
+	if r == nil {
+		return ""
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range r.Section("etcdimg-steps-journal").Lines {
+		if m := convergeLineRE.FindStringSubmatch(strings.TrimSpace(l)); m != nil && !seen[m[0]] {
+			seen[m[0]] = true
+			out = append(out, m[1]+" "+m[2]+"s")
+		}
+	}
+	return strings.Join(out, "  ")
 }
 
 func sha256Hex(b []byte) string {

@@ -207,8 +207,10 @@ func ipAddrHas(r *Report, addr string) bool {
 // cloud-init logs keep every boot's lines).
 func StepTimesJournal(r *Report) string {
 	var out []string
+	seen := map[string]bool{} // a step is logged by cloud-init and to the journal
 	for _, l := range r.Section("etcdimg-steps-journal").Lines {
-		if m := stepRE.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+		if m := stepRE.FindStringSubmatch(strings.TrimSpace(l)); m != nil && !seen[m[0]] {
+			seen[m[0]] = true
 			out = append(out, m[1]+" "+m[2]+"s")
 		}
 	}
