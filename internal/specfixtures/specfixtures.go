@@ -39,7 +39,7 @@ func CorpusDir() string { return filepath.Join(Root(), "generator", "testdata", 
 
 // The values the specs' external variables expect: sha256s and a port.
 var evalOpts = jsonnet.Options{
-	ExtStr:  map[string]string{"etcd_sha256": strings.Repeat("5e", 32), "sha": strings.Repeat("0", 64)},
+	ExtStr:  map[string]string{"etcd_sha256": strings.Repeat("5e", 32), "etcd_version": "3.6.16", "sha": strings.Repeat("0", 64)},
 	ExtCode: map[string]string{"port": "12379"},
 }
 
