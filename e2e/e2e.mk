@@ -13,7 +13,9 @@
 # Failures print the artifacts folder (serial logs, guest reports, seeds):
 # e2e/artifacts/<spec>-<release>-<time>/ (ETCDIMG_E2E_KEEP=1 keeps it on success too).
 E2E_RUN ?= .
-E2E_TIMEOUT ?= 60m
+# go test's own deadline: the whole run takes ~50-55 min on a quiet 2-core
+# host; a slower host must fail a scenario, not panic the binary.
+E2E_TIMEOUT ?= 75m
 E2E_PKGS := qemu-system-x86 qemu-utils debootstrap iproute2 e2fsprogs genisoimage xorriso openssh-client
 
 .PHONY: e2e e2e-deps e2e-base-image e2e-old-release
