@@ -212,6 +212,12 @@ func findMember(st *Status, members []*MemberStatus, node string) (*MemberStatus
 	return nil, fmt.Errorf("%w: %q is neither a member nor a node of cluster.json (known: %s)", ErrRefused, node, strings.Join(names, ", "))
 }
 
+// MoveLeader hands leadership from the leader, asked through its own
+// endpoint, to the member with id to (etcdctl move-leader).
+func (c *Client) MoveLeader(ctx context.Context, leaderEndpoint string, to uint64) error {
+	return c.moveLeader(ctx, leaderEndpoint, to)
+}
+
 // moveLeader hands leadership to the member with id to; etcd accepts the
 // request only from the leader itself.
 func (c *Client) moveLeader(ctx context.Context, leaderEndpoint string, to uint64) error {

@@ -41,14 +41,15 @@ const DefaultNodeTimeout = 15 * time.Minute
 
 // Phases recorded in Result.Steps, in the order they happen per node.
 const (
-	PhaseGate    = "gate"    // the cluster was fully healthy before the node was touched
-	PhaseReseed  = "reseed"  // Reseed swapped the seed and rebooted the node
-	PhaseDown    = "down"    // the member was seen going away (or restarted)
-	PhaseHealthy = "healthy" // the member answers a read through raft again
-	PhaseVoting  = "voting"  // the member is a voting member (not a learner)
-	PhaseVersion = "version" // the member runs the seeds' etcd version
-	PhaseCert    = "cert"    // the member serves the rebuilt seed's server certificate
-	PhaseCluster = "cluster" // the whole cluster is healthy with quorum
+	PhaseGate     = "gate"     // the cluster was fully healthy before the node was touched
+	PhaseHandover = "handover" // the leader handed leadership to another member before its reseed
+	PhaseReseed   = "reseed"   // Reseed swapped the seed and rebooted the node
+	PhaseDown     = "down"     // the member was seen going away (or restarted)
+	PhaseHealthy  = "healthy"  // the member answers a read through raft again
+	PhaseVoting   = "voting"   // the member is a voting member (not a learner)
+	PhaseVersion  = "version"  // the member runs the seeds' etcd version
+	PhaseCert     = "cert"     // the member serves the rebuilt seed's server certificate
+	PhaseCluster  = "cluster"  // the whole cluster is healthy with quorum
 )
 
 // Options configure Run.
@@ -386,6 +387,22 @@ func (r *runner) deliver(ctx context.Context, node string, before *etcdclient.St
 	// a process restart) is quicker than the first look.
 	started, _ := r.startTime(ctx, n.Endpoint())
 
+	// A leader that goes down takes the writes in flight with it until the
+	// others notice and elect: it hands leadership over first (etcd would
+	// try on SIGTERM, but a client waiting on the dying leader still times
+	// out). Best effort: a refused handover leaves the old behaviour.
+	if before != nil && before.Leader == node {
+		t0 := time.Now()
+		if to, name, ok := r.transferee(before, node); ok {
+			if err := r.cl.MoveLeader(ctx, m.Endpoint, to); err != nil {
+				r.logf("%s: could not hand leadership to %s first (%v); etcd hands it over when it stops", node, name, err)
+			} else {
+				r.logf("%s: handed leadership to %s", node, name)
+			}
+			r.step(node, PhaseHandover, time.Since(t0))
+		}
+	}
+
 	t0 := time.Now()
 	r.logf("%s: reseeding (member %s, %s)", node, m.ID, n.Endpoint())
 	if err := r.o.Reseed(ctx, node); err != nil {
@@ -445,6 +462,30 @@ func (r *runner) deliver(ctx context.Context, node string, before *etcdclient.St
 	}
 	r.logf("%s: delivered in %s", node, time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// transferee picks who takes over from the leader: the node delivered
+// last (it runs the new seed already), else any other healthy voting member.
+func (r *runner) transferee(st *etcdclient.Status, leader string) (uint64, string, bool) {
+	candidates := []string{}
+	for i := len(r.res.Delivered) - 1; i >= 0; i-- {
+		candidates = append(candidates, r.res.Delivered[i])
+	}
+	for _, m := range st.Members {
+		candidates = append(candidates, m.Name)
+	}
+	for _, name := range candidates {
+		m, ok := memberRow(st, name)
+		if !ok || name == leader || !m.Member || m.Learner || !m.Healthy || m.ID == "" {
+			continue
+		}
+		id, err := strconv.ParseUint(m.ID, 16, 64)
+		if err != nil {
+			continue
+		}
+		return id, name, true
+	}
+	return 0, "", false
 }
 
 func describe(phase string) string {

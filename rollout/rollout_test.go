@@ -30,8 +30,9 @@ import (
 type fixture struct {
 	t  *testing.T
 	cl *clustertest.Cluster
-	// reseeded lists the nodes Reseed was called for, in order.
-	reseeded []string
+	// reseeded lists the nodes Reseed was called for, in order, and
+	// leaders who led the cluster at that moment.
+	reseeded, leaders []string
 	// broken makes Reseed misbehave for a node: "down" leaves it stopped,
 	// "stale" restarts it without installing the rebuilt certificates,
 	// "noop" does nothing at all (a VM that ignored its reboot).
@@ -98,6 +99,7 @@ func (f *fixture) install(m *clustertest.Member) {
 
 func (f *fixture) reseed(ctx context.Context, node string) error {
 	f.reseeded = append(f.reseeded, node)
+	f.leaders = append(f.leaders, f.status().Leader)
 	m := f.cl.Member(node)
 	if f.broken[node] == "noop" {
 		return nil
@@ -253,8 +255,18 @@ func TestRolloutDeliversRenewedCertificatesLeaderLast(t *testing.T) {
 	if !slices.Equal(f.reseeded, want) || !slices.Equal(res.Delivered, want) {
 		t.Fatalf("reseeded %v, delivered %v; want %v (leader %s last)", f.reseeded, res.Delivered, want, leader)
 	}
+	// The leader handed leadership over before its own reseed: no node
+	// was the leader when it went down.
+	for i, n := range f.reseeded {
+		if f.leaders[i] == n {
+			t.Errorf("%s led the cluster when it was reseeded (leaders at each reseed: %v)", n, f.leaders)
+		}
+	}
 	for _, n := range want {
 		wantPhases := []string{"gate", "reseed", "down", "healthy", "voting", "version", "cert", "cluster"}
+		if n == leader {
+			wantPhases = []string{"gate", "handover", "reseed", "down", "healthy", "voting", "version", "cert", "cluster"}
+		}
 		if got := phases(res, n); !slices.Equal(got, wantPhases) {
 			t.Errorf("%s: phases %v, want %v", n, got, wantPhases)
 		}

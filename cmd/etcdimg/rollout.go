@@ -19,7 +19,7 @@ import (
 
 // rolloutPhases are the columns of the text report, in order.
 var rolloutPhases = []string{
-	rollout.PhaseGate, rollout.PhaseReseed, rollout.PhaseDown, rollout.PhaseHealthy,
+	rollout.PhaseGate, rollout.PhaseHandover, rollout.PhaseReseed, rollout.PhaseDown, rollout.PhaseHealthy,
 	rollout.PhaseVoting, rollout.PhaseVersion, rollout.PhaseCert, rollout.PhaseCluster,
 }
 
@@ -188,7 +188,7 @@ func printRollout(w io.Writer, res *rollout.Result) {
 	rows := rolloutNodes(res)
 	if len(rows) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tGATE\tRESEED\tDOWN\tHEALTHY\tVOTING\tVERSION\tCERT\tCLUSTER\tTOTAL\tRESULT")
+		fmt.Fprintln(tw, "NODE\tGATE\tHANDOVER\tRESEED\tDOWN\tHEALTHY\tVOTING\tVERSION\tCERT\tCLUSTER\tTOTAL\tRESULT")
 		for _, r := range rows {
 			fmt.Fprint(tw, r.Node)
 			for _, p := range rolloutPhases {
