@@ -341,7 +341,13 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	// cluster.json lists every node, built this time (--node) or not, with
 	// the instance-id its seed from this spec and PKI carries.
 	iids := map[string]string{}
+	for _, nf := range nfs {
+		iids[nf.Node.Name] = nf.InstanceID
+	}
 	for _, n := range c.Nodes {
+		if _, ok := iids[n.Name]; ok {
+			continue
+		}
 		nf, err := generator.RenderNode(c, n, genRel, certs[n.Name])
 		if err != nil {
 			return nil, err
