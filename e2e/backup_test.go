@@ -18,18 +18,19 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// testBackupRestore: three nodes with scheduled snapshots come up and a
-// node-side timer writes a snapshot (checked over SSH on the first cluster,
-// before it is destroyed); a few thousand keys are written; a snapshot is
-// saved from the host; every VM is destroyed; `etcdimg build --restore-from`
-// makes new seeds (a new PKI folder, as a restore must: the old one records
-// the old cluster; the CA kept through tls.ca), new VMs boot from them, and
-// every key must read back identical through every node.
-func testBackupRestore(t *testing.T, release string) {
-	s := NewScenario(t, release, "backup")
-	s.Start()
-	reps := s.WaitReports()
-	s.VerifyFirstBoot(reps)
+// backupRestore ends TestLifecycle on its running 3-node cluster (spec, with
+// scheduled snapshots): it logs in to every node and checks the snapshot
+// timer's runs (the nodes' own backups); writes a few thousand keys; saves
+// a snapshot from the host; destroys every VM; checks that `etcdimg build
+// --restore-from` over the old PKI folder is refused; then builds
+// restoredSpec with --restore-from (a new PKI folder, as a restore must:
+// the old one records the old cluster; the CA kept through tls.ca), boots
+// new VMs from those seeds, and every key must read back identical through
+// every node. It shares the lifecycle's boots: a cluster of its own would
+// cost CI another three first boots.
+func (s *Scenario) backupRestore(spec, restoredSpec string) {
+	t := s.T
+	t.Helper()
 	start := time.Now()
 	for _, n := range s.Info.Nodes {
 		s.checkBackupTimer(n)
@@ -74,16 +75,16 @@ func testBackupRestore(t *testing.T, release string) {
 	// The old PKI folder records the old cluster: a restore there is refused
 	// before anything is written.
 	oldPKI := filepath.Join(s.Work, "pki")
-	if out, err := s.etcdimgBuild("backup", filepath.Join(s.Work, "seeds-refused"), oldPKI, "--restore-from", snap); err == nil ||
+	if out, err := s.etcdimgBuild(spec, filepath.Join(s.Work, "seeds-refused"), oldPKI, "--restore-from", snap); err == nil ||
 		!strings.Contains(out, "error: --restore-from: ") || !strings.Contains(out, "a restore makes a new cluster") {
 		t.Errorf("check restore-refused: build --restore-from over the recorded cluster: %v\n%s", err, out)
 	} else if _, err := os.Stat(filepath.Join(s.Work, "seeds-refused")); err == nil {
 		t.Errorf("check restore-refused: the refused build wrote %s", filepath.Join(s.Work, "seeds-refused"))
 	}
 
-	s.rebuildRestored(snap, oldPKI)
+	s.rebuildRestored(restoredSpec, snap, oldPKI)
 	s.Start()
-	reps = s.WaitReports()
+	reps := s.WaitReports()
 	s.VerifyFirstBoot(reps)
 	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
 	for _, n := range s.Info.Nodes {
@@ -292,16 +293,16 @@ func (s *Scenario) etcdimgBuild(spec, out, pki string, extra ...string) (string,
 	return string(b), err
 }
 
-// rebuildRestored builds testdata/e2e/backup-restored.jsonnet (the same
-// cluster, with the old PKI folder's CA as its tls.ca) with --restore-from
+// rebuildRestored builds testdata/e2e/<spec>.jsonnet (the same cluster,
+// with the old PKI folder's CA as its tls.ca) with --restore-from
 // snap and a new PKI folder into a new seed folder, and replaces the VMs
 // with fresh ones (new disks) booting those seeds, on the same network.
-func (s *Scenario) rebuildRestored(snap, oldPKI string) {
+func (s *Scenario) rebuildRestored(spec, snap, oldPKI string) {
 	t := s.T
 	t.Helper()
 	s.SeedDir = filepath.Join(s.Work, "seeds-restored")
 	start := time.Now()
-	out, err := s.etcdimgBuild("backup-restored", s.SeedDir, filepath.Join(s.Work, "pki-restored"), "--restore-from", snap)
+	out, err := s.etcdimgBuild(spec, s.SeedDir, filepath.Join(s.Work, "pki-restored"), "--restore-from", snap)
 	if err != nil {
 		t.Fatalf("etcdimg build --restore-from: %v\n%s", err, tail(out, 40))
 	}

@@ -22,4 +22,14 @@ local etcdimg = import 'etcdimg.libsonnet';
         for i in std.range(1, count)
       ],
     } + (if tls then {} else etcdimg.plainHTTP)),
+
+  // TestLifecycle's cluster 'k8s0' of count nodes, with scheduled snapshots
+  // (for its backup and restore at the end). The schedule fires every minute
+  // (spread by up to 15 s per node) so the test, which checks the timer's
+  // runs over SSH (the harness's key for the default user), finds snapshots.
+  lifecycle(count)::
+    std.mergePatch($.cluster('k8s0', count), {
+      etcd: { backup: { schedule: '*:*:00', keep: 3, randomizedDelaySec: 15 } },
+      access: { sshAuthorizedKeys: [std.extVar('e2e_ssh_key')] },
+    }),
 }
