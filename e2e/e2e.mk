@@ -4,16 +4,16 @@
 # Debian release (bookworm, trixie) is built once into $(ETCDIMG_E2E_CACHE)
 # (default /var/cache/etcdimg-e2e).
 #
-#   make e2e                                   # default set (~40 min under TCG)
+#   make e2e                                   # default set (~50 min under TCG)
 #   make e2e E2E_RUN=TestFirstBootTLS          # one scenario, on its releases
 #   make e2e E2E_RUN=TestFirstBootTLS/trixie   # one scenario on one release
 #   make e2e ETCDIMG_E2E_RELEASES=trixie       # every scenario on trixie only
-#   make e2e E2E_RUN=TestHarnessHandMadeSeed   # harness self-test, no product needed
+#   make e2e E2E_RUN=TestHarnessHandMadeSeed   # harness self-test, no product needed (only when named)
 #
 # Failures print the artifacts folder (serial logs, guest reports, seeds):
 # e2e/artifacts/<spec>-<release>-<time>/ (ETCDIMG_E2E_KEEP=1 keeps it on success too).
 E2E_RUN ?= .
-# go test's own deadline: the whole run takes ~50-55 min on a quiet 2-core
+# go test's own deadline: the default set takes ~50-58 min on a 2-core
 # host; a slower host must fail a scenario, not panic the binary.
 E2E_TIMEOUT ?= 75m
 E2E_PKGS := qemu-system-x86 qemu-utils debootstrap iproute2 e2fsprogs genisoimage xorriso openssh-client

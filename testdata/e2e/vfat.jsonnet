@@ -1,1 +1,0 @@
-(import 'cluster.libsonnet').cluster('vfat', 1)
