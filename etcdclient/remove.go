@@ -136,7 +136,7 @@ func (c *Client) RemoveMember(ctx context.Context, node string, o RemoveOptions)
 	// Only the leader itself accepts MoveLeader; one we cannot reach is
 	// left to etcd, which elects a new leader once the change commits.
 	if target.Leader && target.Reachable {
-		if err := c.moveLeader(ctx, target.Endpoint, via.id); err == nil {
+		if err := c.MoveLeader(ctx, target.Endpoint, via.id); err == nil {
 			r.MovedLeaderTo = via.label()
 		}
 		// On failure etcd still removes the leader: it steps down once the
@@ -212,15 +212,10 @@ func findMember(st *Status, members []*MemberStatus, node string) (*MemberStatus
 	return nil, fmt.Errorf("%w: %q is neither a member nor a node of cluster.json (known: %s)", ErrRefused, node, strings.Join(names, ", "))
 }
 
-// MoveLeader hands leadership from the leader, asked through its own
-// endpoint, to the member with id to (etcdctl move-leader).
+// MoveLeader hands leadership to the member with id to (etcdctl
+// move-leader); etcd accepts the request only from the leader itself, so it
+// is asked through leaderEndpoint.
 func (c *Client) MoveLeader(ctx context.Context, leaderEndpoint string, to uint64) error {
-	return c.moveLeader(ctx, leaderEndpoint, to)
-}
-
-// moveLeader hands leadership to the member with id to; etcd accepts the
-// request only from the leader itself.
-func (c *Client) moveLeader(ctx context.Context, leaderEndpoint string, to uint64) error {
 	lc, err := c.Member(leaderEndpoint)
 	if err != nil {
 		return err

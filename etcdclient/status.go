@@ -95,6 +95,10 @@ type MemberStatus struct {
 	readOK bool
 }
 
+// MemberID is the member's ID as etcd's API takes it (0 for a node of
+// cluster.json that is not a member).
+func (m MemberStatus) MemberID() uint64 { return m.id }
+
 // Progress is a learner's catch-up state.
 type Progress struct {
 	Applied     uint64  `json:"applied"`

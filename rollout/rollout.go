@@ -476,14 +476,10 @@ func (r *runner) transferee(st *etcdclient.Status, leader string) (uint64, strin
 	}
 	for _, name := range candidates {
 		m, ok := memberRow(st, name)
-		if !ok || name == leader || !m.Member || m.Learner || !m.Healthy || m.ID == "" {
+		if !ok || name == leader || !m.Member || m.Learner || !m.Healthy || m.MemberID() == 0 {
 			continue
 		}
-		id, err := strconv.ParseUint(m.ID, 16, 64)
-		if err != nil {
-			continue
-		}
-		return id, name, true
+		return m.MemberID(), name, true
 	}
 	return 0, "", false
 }
