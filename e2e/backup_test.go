@@ -18,17 +18,18 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// backupRestore ends TestLifecycle on its running 3-node cluster (spec, with
-// scheduled snapshots): it logs in to every node and checks the snapshot
-// timer's runs (the nodes' own backups); writes a few thousand keys; saves
-// a snapshot from the host; destroys every VM; checks that `etcdimg build
+// backupRestore ends TestLifecycle's day 2 on its running 3-node cluster
+// (spec, with scheduled snapshots): it logs in to every node and checks the
+// snapshot timer's runs (the nodes' own backups); writes a few thousand keys;
+// saves a snapshot from the host; destroys every VM; checks that `etcdimg build
 // --restore-from` over the old PKI folder is refused; then builds
 // restoredSpec with --restore-from (a new PKI folder, as a restore must:
 // the old one records the old cluster; the CA kept through tls.ca), boots
-// new VMs from those seeds, and every key must read back identical through
-// every node. It shares the lifecycle's boots: a cluster of its own would
-// cost CI another three first boots.
-func (s *Scenario) backupRestore(spec, restoredSpec string) {
+// new VMs on base from those seeds (the scenario's release and base become
+// base's), and every key must read back identical through every node. It
+// shares the lifecycle's boots: a cluster of its own would cost CI another
+// three first boots. It returns the restored nodes' first-boot reports.
+func (s *Scenario) backupRestore(spec, restoredSpec string, base BaseImage) map[string]*Report {
 	t := s.T
 	t.Helper()
 	start := time.Now()
@@ -82,7 +83,8 @@ func (s *Scenario) backupRestore(spec, restoredSpec string) {
 		t.Errorf("check restore-refused: the refused build wrote %s", filepath.Join(s.Work, "seeds-refused"))
 	}
 
-	s.rebuildRestored(restoredSpec, snap, oldPKI)
+	s.rebuildRestored(restoredSpec, snap, oldPKI, base)
+	t.Logf("restored cluster: Debian %s (%s base: kernel %s, cloud-init %s)", base.Release, base.Variant, base.Info["kernel"], base.Info["cloud_init"])
 	s.Start()
 	reps := s.WaitReports()
 	s.VerifyFirstBoot(reps)
@@ -115,6 +117,7 @@ func (s *Scenario) backupRestore(spec, restoredSpec string) {
 		}
 	}
 	s.Phase(fmt.Sprintf("read %d keys x %d nodes", keys, len(s.Info.Nodes)), time.Since(start))
+	return reps
 }
 
 // generatorRestoreMarker is generator.RestoreMarkerPath (the e2e package
@@ -123,7 +126,7 @@ const generatorRestoreMarker = "/etc/etcdimg/restored"
 
 // checkBackupTimer logs in to n and waits (bounded) until the snapshot
 // timer has run its service successfully (a run before quorum fails, and
-// the timer tries again a minute later), then checks: the timer is enabled
+// the timer tries again two minutes later), then checks: the timer is enabled
 // and active and has fired, its run succeeded, and the snapshot is 0600
 // etcd:etcd in a 0700 etcd:etcd folder, with no temporary file left.
 func (s *Scenario) checkBackupTimer(n NodeInfo) {
@@ -169,7 +172,7 @@ find /var/backups/etcd -mindepth 1 -exec stat -c "%a %U %G %s %n" {} +`
 	tt := sec["timer"]
 	// Enabled and active (waiting for its next elapse) and fired. While
 	// its service runs, systemd shows no next elapse: the check may catch
-	// a timer in that moment (every minute here), so that is only logged.
+	// a timer in that moment (every two minutes here), so that is only logged.
 	if !strings.HasPrefix(tt, "enabled\nactive\n") || strings.Contains(tt, "LastTriggerUSec=n/a") ||
 		!strings.Contains(tt, "LastTriggerUSec=") || strings.Contains(tt, "LastTriggerUSec=\n") {
 		t.Errorf("node %s: check backup-timer: not enabled, active and fired:\n%s", n.Name, indent(tt))
@@ -296,8 +299,9 @@ func (s *Scenario) etcdimgBuild(spec, out, pki string, extra ...string) (string,
 // rebuildRestored builds testdata/e2e/<spec>.jsonnet (the same cluster,
 // with the old PKI folder's CA as its tls.ca) with --restore-from
 // snap and a new PKI folder into a new seed folder, and replaces the VMs
-// with fresh ones (new disks) booting those seeds, on the same network.
-func (s *Scenario) rebuildRestored(spec, snap, oldPKI string) {
+// with fresh ones (new disks of base) booting those seeds, on the same
+// network.
+func (s *Scenario) rebuildRestored(spec, snap, oldPKI string, base BaseImage) {
 	t := s.T
 	t.Helper()
 	s.SeedDir = filepath.Join(s.Work, "seeds-restored")
@@ -318,6 +322,7 @@ func (s *Scenario) rebuildRestored(spec, snap, oldPKI string) {
 		t.Errorf("check restore-ca: the restored cluster's CA (%s) is not the old one (%s): %v %v", s.Info.Etcdctl.CACert, oldPKI, err1, err2)
 	}
 	s.VMs = nil
+	s.Base, s.Release = base, base.Release
 	for _, n := range s.Info.Nodes {
 		seed, format := n.Seed()
 		if fi, err := os.Stat(s.Info.path(seed)); err == nil {

@@ -21,7 +21,7 @@ func (f Failure) String() string {
 // verdict misses them.
 func CheckCloudInit(node string, r *Report) []Failure {
 	var fs []Failure
-	for _, p := range CloudInitProblems(r.Section("cloud-init-status"), r.Section("cloud-init-status-json")) {
+	for _, p := range CloudInitProblems(r.Section("cloud-init-status")) {
 		fs = append(fs, Failure{node, p.Check, p.Detail})
 	}
 	if w := r.Section("cloud-init-log-warnings"); len(w.Lines) > 0 {

@@ -6,7 +6,7 @@
 // debootstrap, genisoimage and iproute2:
 //
 //	make e2e                      # see e2e/e2e.mk
-//	go test -tags e2e -v -timeout 60m ./e2e/ -run TestFirstBootTLS/trixie
+//	go test -tags e2e -v -timeout 60m ./e2e/ -run TestLateJoiner/trixie
 //
 // Environment knobs (all optional):
 //

@@ -4,9 +4,9 @@
 # Debian release (bookworm, trixie) is built once into $(ETCDIMG_E2E_CACHE)
 # (default /var/cache/etcdimg-e2e).
 #
-#   make e2e                                   # default set (~50 min under TCG)
-#   make e2e E2E_RUN=TestFirstBootTLS          # one scenario, on its releases
-#   make e2e E2E_RUN=TestFirstBootTLS/trixie   # one scenario on one release
+#   make e2e                                   # default set (~45-50 min under TCG)
+#   make e2e E2E_RUN=TestLifecycle             # one scenario, on its releases
+#   make e2e E2E_RUN=TestLateJoiner/trixie     # one scenario on one release
 #   make e2e ETCDIMG_E2E_RELEASES=trixie       # every scenario on trixie only
 #   make e2e E2E_RUN=TestHarnessHandMadeSeed   # harness self-test, no product needed (only when named)
 #
@@ -26,7 +26,7 @@ e2e-deps:
 	if [ -n "$$missing" ]; then echo "e2e: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
-# The older etcd release TestFirstBootTLS/bookworm first boots with, to upgrade
+# The older etcd release TestLifecycle first boots with, to upgrade
 # the running cluster to $(ETCD_VERSION) by the rolling delivery (one minor up).
 E2E_OLD_ETCD_VERSION ?= 3.5.21
 E2E_OLD_RELEASE := $(RELEASE_DIR)/etcd-v$(E2E_OLD_ETCD_VERSION)-linux-amd64.tar.gz

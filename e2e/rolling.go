@@ -57,7 +57,10 @@ const (
 // Rolling-upgrade limits: the goal is no failed write at all; the test fails
 // beyond these, and when a gap this long says the cluster had no quorum.
 const (
-	rollWriteEvery     = 100 * time.Millisecond
+	// A quarter second resolves an unavailability well below a leader
+	// election (5 s here); every write is TLS and raft work in three TCG
+	// guests, which share the host's two cores with the booting node.
+	rollWriteEvery     = 250 * time.Millisecond
 	rollWriteTimeout   = 2 * time.Second
 	rollMaxUnavailable = 30 * time.Second // summed over the windows with failed writes
 	rollMaxGap         = 30 * time.Second // longest time without a successful write

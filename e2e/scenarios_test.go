@@ -15,82 +15,20 @@ import (
 // one Debian VM per node from the seeds (TCG unless real KVM), and checks the
 // cluster from the guests' reports and from the host. Each runs as a subtest
 // per Debian release (TestX/bookworm); ETCDIMG_E2E_RELEASES overrides the
-// releases below. Both releases for the basic TLS cluster and the FAT seed,
-// the rest on bookworm only: under TCG a scenario costs 1-8 minutes, and
-// CI's whole run (unit tests included) should stay under 60.
-
-var bothReleases = []string{Bookworm, Trixie}
-
-// TestFirstBootTLS boots a TLS cluster on images configured like Debian's
-// official cloud images, then shares those boots for the seed's life after
-// first boot (README "After the first boot").
+// releases below. Under TCG a cluster's first boot costs 4-5 minutes on a
+// 2-core host, and CI's whole run (unit tests included) should stay under
+// 60, so the two scenarios share their boots: two first boots of a cluster,
+// plus the restored one.
 //
-// On trixie every VM is powered off and restarted at once, the first with
-// its seed ejected (an empty CD drive), the second with the same seed, the
-// third with a newer seed of the same node (new instance-id); each keeps its
-// identity and the cluster its data.
-//
-// On bookworm the cluster first boots with the older etcd (GetOldRelease,
-// 3.5.21) and is upgraded to ETCDIMG_E2E_RELEASE (3.6.16) with every leaf
-// certificate renewed, by the rolling delivery under a writer (rolling.go):
-// every node boots again with a newer seed of its own. The three-way restart
-// is not repeated there, to keep CI under an hour: the newer seed is what
-// the rolling upgrade delivers, and the eject and same-seed restarts on
-// Debian 12 are TestPlainHTTP's (on the base where an ejected seed used to
-// break a node: the `None` fallback).
-func TestFirstBootTLS(t *testing.T) {
-	ForReleases(t, bothReleases, func(t *testing.T, release string) {
-		var s *Scenario
-		if release == Bookworm {
-			s = NewScenarioRelease(t, release, "first-boot-tls", GetOldRelease(t))
-		} else {
-			s = NewScenario(t, release, "first-boot-tls")
-		}
-		s.Start()
-		reps := s.WaitReports()
-		s.VerifyFirstBoot(reps)
-		s.VerifyAccess()
-		if t.Failed() {
-			t.FailNow()
-		}
-		key, val := s.PutEverywhere()
-		if release != Bookworm {
-			s.RestartSeeds(reps, key, val, SeedEject, SeedSame, SeedNewer)
-			return
-		}
-		s.RollingUpgrade("first-boot-tls", GetRelease(t), reps, key, val)
-	})
-}
-
-// TestPlainHTTP boots a plain-HTTP cluster on the base whose cloud-init
-// lists `datasource_list: [ NoCloud, None ]` (bookworm only: TLS off changes
-// what etcdimg renders, not what the guest's release does with it). There a
-// boot without the seed used to become a new instance of the None datasource
-// with a DHCP fallback network, so this scenario also powers every VM off
-// and boots them again at once: one with its seed ejected, one with the same
-// seed, one with a newer seed of the same node; the cluster, its members, the
-// key and every guest's identity must survive.
-func TestPlainHTTP(t *testing.T) {
-	ForReleases(t, []string{Bookworm}, func(t *testing.T, release string) {
-		s := NewScenarioBase(t, release, "plain-http", FormatISO, BaseNoneFallback)
-		if s.Info.TLS {
-			t.Errorf("check cluster.json: plain-http spec reports tls=true")
-		}
-		for _, n := range s.Info.Nodes {
-			if !strings.HasPrefix(n.Endpoint(), "http://") {
-				t.Errorf("node %s: check client-url: %s is not plain http", n.Name, n.Endpoint())
-			}
-		}
-		s.Start()
-		reps := s.WaitReports()
-		s.VerifyFirstBoot(reps)
-		if t.Failed() {
-			t.FailNow()
-		}
-		key, val := s.PutEverywhere()
-		s.RestartSeeds(reps, key, val, SeedEject, SeedSame, SeedNewer)
-	})
-}
+//   - TestLifecycle (TLS, official-like bases): a Debian 12 cluster's life:
+//     first boot with the older etcd, node access, the rolling upgrade with
+//     renewed certificates, join, replace, remove, backup; then the restore
+//     on new Debian 13 VMs, and there the seed's life after first boot
+//     (three-way restart: seed ejected, the same, a newer one).
+//   - TestLateJoiner (Debian 12, the `None`-fallback base, TLS off, FAT
+//     seeds): five nodes, two of them late; node access; then the same
+//     three-way restart on the base where an ejected seed used to break a
+//     node.
 
 // checkVFATSeeds checks what `etcdimg build --format vfat` wrote: cluster.json
 // lists a FAT image labelled cidata per node (<node>.img) and no ISO, and no
@@ -120,8 +58,8 @@ func (s *Scenario) checkVFATSeeds() {
 func checkVFATSeedDevice(t *testing.T, reps map[string]*Report) {
 	t.Helper()
 	for name, r := range reps {
-		if st := r.Section("cloud-init-status").Text(); !strings.Contains(st, "seed=/dev/vd") {
-			t.Errorf("node %s: check seed-device: cloud-init did not read its seed from a virtio disk:\n%s", name, indent(st))
+		if st := CloudInitStatus(r).Detail; !strings.Contains(st, "seed=/dev/vd") {
+			t.Errorf("node %s: check seed-device: cloud-init did not read its seed from a virtio disk: %q", name, st)
 		}
 	}
 }
@@ -152,21 +90,39 @@ func blkid(path string) (typ, label string, err error) {
 // each. One 5-VM scenario instead of a 3-node late joiner plus a separate
 // 5-node boot saves a cluster boot in CI.
 //
-// It is also the FAT seed scenario: the seeds are `etcdimg build --format
-// vfat` images labelled cidata, for hypervisors that attach a disk rather
-// than a CD, here a read-only virtio disk. cloud-init must find it, and the
-// seed's first-boot program must mount it by label like the ISO. Bookworm
-// only: what the seed format changes is how the guest finds and mounts the
-// seed, the same on both releases. (A 1-node TestVFATSeed of its own cost CI
-// two minutes.)
+// It is the FAT seed scenario: the seeds are `etcdimg build --format vfat`
+// images labelled cidata, for hypervisors that attach a disk rather than a
+// CD, here a read-only virtio disk. cloud-init must find it, and the seed's
+// first-boot program must mount it by label like the ISO.
+//
+// It is the plain-HTTP scenario (tls: false): TLS off changes what etcdimg
+// renders, not what the guest does with it.
+//
+// And it boots the base whose cloud-init lists `datasource_list: [ NoCloud,
+// None ]`, where a boot without the seed used to become a new instance of
+// the None datasource with a DHCP fallback network. So after node access
+// (VerifyAccess) its first three nodes are powered off and restarted at once
+// (the cluster loses quorum meanwhile): late1 with its seed disk detached,
+// late2 with the same seed, late3 with a newer seed of the same node (new
+// instance-id); each keeps its identity, and the cluster its members and
+// data. The same restart on the official-like base (Debian 13) is
+// TestLifecycle's, on its restored cluster.
 func TestLateJoiner(t *testing.T) {
 	ForReleases(t, []string{Bookworm}, testLateJoiner)
 }
 
 func testLateJoiner(t *testing.T, release string) {
-	s := NewScenarioFormat(t, release, "late-joiner", FormatVFAT)
+	s := NewScenarioBase(t, release, "late-joiner", FormatVFAT, BaseNoneFallback)
 	if len(s.VMs) != 5 {
 		t.Fatalf("check cluster.json: late-joiner spec has %d nodes, want 5", len(s.VMs))
+	}
+	if s.Info.TLS {
+		t.Errorf("check cluster.json: late-joiner spec reports tls=true")
+	}
+	for _, n := range s.Info.Nodes {
+		if !strings.HasPrefix(n.Endpoint(), "http://") {
+			t.Errorf("node %s: check client-url: %s is not plain http", n.Name, n.Endpoint())
+		}
 	}
 	s.checkVFATSeeds()
 	delay := 90 * time.Second
@@ -186,18 +142,23 @@ func testLateJoiner(t *testing.T, release string) {
 	// the late ones while the early ones still boot put five TCG guests on
 	// two cores at once, which made first boots take over 8 minutes on a
 	// slower host (1 Dec 2026).
-	earlyReps := s.WaitReports(early...)
+	reps := s.WaitReports(early...)
 	if d := delay - time.Since(start); d > 0 {
 		time.Sleep(d)
 	}
 	t.Logf("starting %d late nodes %s after the first", len(late), time.Since(start).Round(time.Second))
 	s.Start(late...)
-	lateReps := s.WaitReports(late...)
-	for k, v := range lateReps {
-		earlyReps[k] = v
+	for k, v := range s.WaitReports(late...) {
+		reps[k] = v
 	}
-	checkVFATSeedDevice(t, earlyReps)
-	s.VerifyFirstBoot(earlyReps)
+	checkVFATSeedDevice(t, reps)
+	s.VerifyFirstBoot(reps)
+	s.VerifyAccess()
+	if t.Failed() {
+		t.FailNow()
+	}
+	key, val := s.PutEverywhere()
+	s.RestartSeeds(reps, key, val, SeedEject, SeedSame, SeedNewer)
 }
 
 // VerifyFirstBoot runs the guest checks on every report, then the host checks.
@@ -232,29 +193,44 @@ func (s *Scenario) healthyTimeout(reps map[string]*Report) time.Duration {
 	return 4 * time.Minute
 }
 
-// TestLifecycle is day 2 on one cluster (Debian 12 only, to keep CI short):
-// three nodes boot and data is written; the spec grows by k8s04, whose VM
-// boots from its join seed and becomes a voting member (the three seeds stay
-// byte-identical); k8s02's VM is destroyed and a fresh VM boots from its
-// replacement seed; k8s04 is removed (etcdimg member remove from the host)
-// and its VM shut down. After every step the key written first reads back
-// through every member and the cluster is healthy. Logged phases: join
-// boot->learner and learner->voting, replace, remove. Then backup and
-// restore on the same cluster (backup_test.go): the nodes' scheduled
-// snapshots, a snapshot from the host, every VM destroyed, a cluster
-// restored from new seeds with every key intact.
+// TestLifecycle is a cluster's life on one cluster (the official-like
+// bases). Three Debian 12 nodes boot with the older etcd (GetOldRelease,
+// 3.5.21), node access is checked, and data is written. The cluster is
+// upgraded to ETCDIMG_E2E_RELEASE (3.6.16) with every leaf certificate
+// renewed, by the rolling delivery under a writer (rolling.go): every node
+// boots again with a newer seed of its own. Then the spec grows by k8s04,
+// whose VM boots from its join seed and becomes a voting member (the three
+// seeds stay byte-identical); k8s02's VM is destroyed and a fresh VM boots
+// from its replacement seed; k8s04 is removed (etcdimg member remove from
+// the host) and its VM shut down. After every step the key written first
+// reads back through every member and the cluster is healthy. Logged
+// phases: join boot->learner and learner->voting, replace, remove. Then
+// backup and restore (backup_test.go): the nodes' scheduled snapshots, a
+// snapshot from the host, every VM destroyed, a cluster restored from new
+// seeds on new VMs, of the other Debian release (13), with every key
+// intact. That restored cluster is Debian 13's TLS cluster: node access
+// again, then the seed's life after first boot (README "After the first
+// boot"): every VM powered off and restarted at once, k8s01 with its seed
+// ejected, k8s02 with the same seed, k8s03 with a newer seed of the same node
+// (new instance-id); each keeps its identity and the cluster its data.
 func TestLifecycle(t *testing.T) {
 	ForReleases(t, []string{Bookworm}, testLifecycle)
 }
 
 func testLifecycle(t *testing.T, release string) {
-	s := NewScenario(t, release, "lifecycle")
+	s := NewScenarioRelease(t, release, "lifecycle", GetOldRelease(t))
 	s.Start()
-	s.VerifyFirstBoot(s.WaitReports())
+	reps := s.WaitReports()
+	s.VerifyFirstBoot(reps)
+	s.VerifyAccess()
 	if t.Failed() {
 		t.FailNow()
 	}
 	key, val := s.PutEverywhere()
+	s.RollingUpgrade("lifecycle", GetRelease(t), reps, key, val)
+	if t.Failed() {
+		t.FailNow()
+	}
 	k8s01 := s.Node("k8s01")
 	intact := func(step string) {
 		t.Helper()
@@ -303,7 +279,7 @@ func testLifecycle(t *testing.T, release string) {
 		}
 		votingAt <- time.Since(start)
 	}()
-	reps := s.WaitReports(vm4)
+	reps = s.WaitReports(vm4)
 	s.CheckJoinerReport("k8s04", reps["k8s04"])
 	l, lok := <-learnerAt
 	v, vok := <-votingAt
@@ -390,5 +366,17 @@ func testLifecycle(t *testing.T, release string) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	s.backupRestore("lifecycle", "lifecycle-restored")
+	// The restored cluster boots the other release (Debian 13 by default),
+	// on its official-like base: one cluster life covers both releases.
+	other := Trixie
+	if release == Trixie {
+		other = Bookworm
+	}
+	reps = s.backupRestore("lifecycle", "lifecycle-restored", GetBaseImageVariant(t, other, BaseOfficial))
+	s.VerifyAccess()
+	if t.Failed() {
+		t.FailNow()
+	}
+	key, val = s.PutEverywhere()
+	s.RestartSeeds(reps, key, val, SeedEject, SeedSame, SeedNewer)
 }

@@ -1,1 +1,0 @@
-(import 'cluster.libsonnet').cluster('plain', 3, tls=false)
