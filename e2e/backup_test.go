@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 )
 
 // backupRestore ends TestLifecycle's day 2 on its running 3-node cluster
@@ -280,15 +278,15 @@ func (s *Scenario) clusterID() string {
 }
 
 // etcdimgBuild runs `etcdimg build` on testdata/e2e/<spec>.jsonnet into
-// out with the PKI folder pki and extra arguments (the scenario's SSH key
-// and the old PKI folder as ext vars), and returns its output.
+// out with the PKI folder pki, the scenario's spec arguments (specArgs: the
+// release, the SSH key, the admin hash), the old PKI folder as ext var
+// e2e_old_pki, and extra arguments; it returns the output.
 func (s *Scenario) etcdimgBuild(spec, out, pki string, extra ...string) (string, error) {
 	t := s.T
 	t.Helper()
-	pub := s.sshPublicKey()
-	args := append([]string{"build", filepath.Join(repoRoot(t), "testdata", "e2e", spec+".jsonnet"), "-o", out,
-		"--etcd-release", s.Rel.Tarball, "--pki-dir", pki, "--ext-str", "etcd_sha256=" + s.Rel.TarballSHA256, "--ext-str", "etcd_version=" + s.Rel.Version,
-		"--ext-str", "e2e_ssh_key=" + pub, "--ext-str", "e2e_old_pki=" + filepath.Join(s.Work, "pki")}, extra...)
+	args := append([]string{"build", filepath.Join(repoRoot(t), "testdata", "e2e", spec+".jsonnet"), "-o", out, "--pki-dir", pki},
+		s.specArgs()...)
+	args = append(append(args, "--ext-str", "e2e_old_pki="+filepath.Join(s.Work, "pki")), extra...)
 	cmd := exec.Command(EtcdimgBin(t), args...)
 	cmd.Dir = repoRoot(t)
 	b, err := cmd.CombinedOutput()
@@ -354,17 +352,4 @@ func fileSHA256(t *testing.T, path string) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// sshPublicKey is the authorized_keys line of the scenario's key.
-func (s *Scenario) sshPublicKey() string {
-	b, err := os.ReadFile(s.SSHKey)
-	if err != nil {
-		s.T.Fatal(err)
-	}
-	signer, err := ssh.ParsePrivateKey(b)
-	if err != nil {
-		s.T.Fatal(err)
-	}
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " etcdimg-e2e"
 }

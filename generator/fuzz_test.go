@@ -271,9 +271,7 @@ func checkRendered(t *testing.T, c *model.Cluster, n model.Node, nf generator.No
 	if c.Restores(n) {
 		wantFiles = append(wantFiles, generator.RestoreScriptPath)
 	}
-	if c.TLS.Enabled {
-		wantFiles = append(wantFiles, "/etc/etcd/etcdctl.env")
-	}
+	wantFiles = append(wantFiles, "/etc/etcd/etcdctl.env")
 	// what later boots need (README "After the first boot")
 	wantFiles = append(wantFiles, generator.CloudCfgPath, generator.SeedCheckPath, generator.SeedCheckUnitPath, generator.SeedCheckDropInPath)
 	for _, f := range c.Extra.Files {

@@ -104,11 +104,12 @@ func userData(c *model.Cluster, n model.Node, rel *release.Release, p NodePKI) (
 		return nil, err
 	}
 	files = append(files, maint...)
-	if c.TLS.Enabled {
-		files = append(files, writeFile{
-			Path: "/etc/etcd/etcdctl.env", Owner: "root:root", Permissions: "0644", Content: etcdctlEnv(c, n),
-		})
-	}
+	// Also without TLS: the README's `. /etc/etcd/etcdctl.env; etcdctl
+	// endpoint health` must work on every node (the e2e's plain-HTTP
+	// cluster found it missing there).
+	files = append(files, writeFile{
+		Path: "/etc/etcd/etcdctl.env", Owner: "root:root", Permissions: "0644", Content: etcdctlEnv(c, n),
+	})
 	files = append(files, seedCheckFiles()...)
 	cc := cloudConfig{
 		Hostname:       n.Name,
@@ -241,7 +242,7 @@ func etcdctlEnv(c *model.Cluster, n model.Node) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by etcdimg: `set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl endpoint health`\nETCDCTL_ENDPOINTS=%s\n", ep)
 	for _, f := range pki.NodeFiles() {
-		if f.Env != "" {
+		if f.Env != "" && c.TLS.Enabled {
 			fmt.Fprintf(&b, "%s=%s\n", f.Env, VMPKIFile(c, f.Name))
 		}
 	}
