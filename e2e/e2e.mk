@@ -4,7 +4,7 @@
 # Debian release (bookworm, trixie) is built once into $(ETCDIMG_E2E_CACHE)
 # (default /var/cache/etcdimg-e2e).
 #
-#   make e2e                                   # default set (~45-50 min under TCG)
+#   make e2e                                   # default set (~42 min under TCG)
 #   make e2e E2E_RUN=TestLifecycle             # one scenario, on its releases
 #   make e2e E2E_RUN=TestLateJoiner/trixie     # one scenario on one release
 #   make e2e ETCDIMG_E2E_RELEASES=trixie       # every scenario on trixie only
@@ -13,10 +13,10 @@
 # Failures print the artifacts folder (serial logs, guest reports, seeds):
 # e2e/artifacts/<spec>-<release>-<time>/ (ETCDIMG_E2E_KEEP=1 keeps it on success too).
 E2E_RUN ?= .
-# go test's own deadline: the default set takes ~50-58 min on a 2-core
-# host, and up to ~67 min on a slower one (measured 2 Dec 2026); a slower
-# host must fail a scenario, not panic the binary. CI's cut is 90 min in
-# all, about 7 of them before `make e2e`.
+# go test's own deadline: the default set took 42 min on a 2-core TCG host
+# (2525 s, 2 Dec 2026; 66 min before its two scenarios shared their boots);
+# a slower host must fail a scenario, not panic the binary. CI's cut is 90
+# min in all, about 7 of them before `make e2e`.
 E2E_TIMEOUT ?= 80m
 E2E_PKGS := qemu-system-x86 qemu-utils debootstrap iproute2 e2fsprogs genisoimage xorriso openssh-client
 
